@@ -1,0 +1,1 @@
+"""Command-line interface: ``poselift <subcommand>``, one module per subcommand."""

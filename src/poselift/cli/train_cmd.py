@@ -1,0 +1,71 @@
+"""``poselift train``: train a temporal lifter (supervised, or semi-supervised with --subjects-unlabeled)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from poselift.cli.common import add_data_options, overrides_from
+from poselift.train.config import ExperimentConfig, apply_overrides, load_config
+
+
+def _widths(value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated filter widths like 3,3,3, got {value!r}") from None
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a 2D-to-3D temporal lifter",
+                       description="Train a VideoPose3D temporal-convolution lifter. Options override the --config YAML.")
+    p.add_argument("--config", metavar="YAML", help="experiment file with data/model/train sections")
+    add_data_options(p, training=True)
+    m = p.add_argument_group("model")
+    m.add_argument("--architecture", dest="model.architecture", type=_widths, metavar="WIDTHS",
+                   help="filter widths, e.g. 3,3,3 (27 frames) or 3,3,3,3,3 (243 frames)")
+    m.add_argument("--channels", dest="model.channels", type=int, metavar="N")
+    m.add_argument("--dropout", dest="model.dropout", type=float, metavar="P")
+    m.add_argument("--causal", dest="model.causal", action="store_const", const=True, help="causal convolutions (real time)")
+    m.add_argument("--dense", dest="model.dense", action="store_const", const=True, help="dense instead of dilated (ablation)")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", dest="train.epochs", type=int, metavar="N")
+    t.add_argument("--batch-size", dest="train.batch_size", type=int, metavar="N", help="in predicted frames")
+    t.add_argument("--learning-rate", "--lr", dest="train.lr", type=float, metavar="LR")
+    t.add_argument("--lr-decay", dest="train.lr_decay", type=float, metavar="FACTOR", help="per-epoch multiplier")
+    t.add_argument("--stride", dest="train.stride", type=int, metavar="N", help="output frames per training chunk")
+    t.add_argument("--warmup", dest="train.warmup", type=int, metavar="N", help="supervised-only epochs before semi-supervision")
+    t.add_argument("--no-data-augmentation", dest="train.data_augmentation", action="store_const", const=False)
+    t.add_argument("--no-test-time-augmentation", dest="train.test_time_augmentation", action="store_const", const=False)
+    t.add_argument("--no-bone-length", dest="train.bone_length_term", action="store_const", const=False)
+    t.add_argument("--no-projection", dest="train.projection_term", action="store_const", const=False)
+    t.add_argument("--linear-projection", dest="train.linear_projection", action="store_const", const=True)
+    t.add_argument("--disable-optimizations", dest="train.disable_optimizations", action="store_const", const=True,
+                   help="train the dilated model even for single-frame batches")
+    t.add_argument("--checkpoint-dir", dest="train.checkpoint_dir", metavar="DIR",
+                   help="run folder: checkpoints, metrics.csv, training_curves.png, model.safetensors")
+    t.add_argument("--checkpoint-frequency", dest="train.checkpoint_frequency", type=int, metavar="N",
+                   help="keep epoch_N.pt every N epochs (last.pt is written every epoch)")
+    t.add_argument("--resume", dest="train.resume", nargs="?", const="last", metavar="CHECKPOINT",
+                   help="continue a run (default: CHECKPOINT_DIR/last.pt)")
+    t.add_argument("--no-eval", dest="train.evaluate_every_epoch", action="store_const", const=False,
+                   help="skip the per-epoch validation")
+    t.add_argument("--seed", dest="train.seed", type=int)
+    t.add_argument("--threads", dest="train.threads", type=int, metavar="N", help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the final evaluation as one JSON object on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from poselift.train.trainer import Trainer
+
+    config = load_config(args.config) if args.config else ExperimentConfig()
+    apply_overrides(config, overrides_from(args))
+    result = Trainer(config, progress=not args.no_progress).run()
+    if args.json:
+        print(json.dumps(result.report.to_json_dict()))
+    else:
+        print(result.report.table())
+        print(f"\nrun folder: {result.run_dir}  (model: {result.weights_path.name}, metrics.csv, training_curves.png)")
+    return 0

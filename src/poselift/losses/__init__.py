@@ -1,0 +1,6 @@
+"""Training losses, each a small module returning a scalar; the trainer sums the configured terms."""
+
+from poselift.losses.semi_supervised import BoneLengthConsistencyLoss, ReprojectionLoss
+from poselift.losses.supervised import MPJPELoss, WeightedMPJPELoss
+
+__all__ = ["BoneLengthConsistencyLoss", "MPJPELoss", "ReprojectionLoss", "WeightedMPJPELoss"]

@@ -1,0 +1,181 @@
+"""Typed experiment configuration: dataclasses loaded from YAML, overridden from the CLI.
+
+A YAML file mirrors the three sections::
+
+    data:  {data_dir: data, dataset: synthetic, keypoints: gt, subjects_train: [S1, S2], ...}
+    model: {architecture: [3, 3, 3], channels: 1024, ...}
+    train: {epochs: 60, batch_size: 1024, ...}
+
+Unknown keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from poselift.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    data_dir: str = "data"
+    dataset: str = "synthetic"  # data_3d_<dataset>.npz
+    keypoints: str = "gt"  # data_2d_<dataset>_<keypoints>.npz
+    cameras: str = "auto"  # auto | h36m | humaneva
+    subjects_train: list[str] = field(default_factory=lambda: ["S1", "S2", "S3", "S4"])
+    subjects_test: list[str] = field(default_factory=lambda: ["S5"])
+    subjects_unlabeled: list[str] = field(default_factory=list)
+    actions: list[str] | None = None  # action name prefixes; None = all
+    subset: float = 1.0  # fraction of each labelled training sequence
+    downsample: int = 1  # keep every n-th frame
+
+
+@dataclass
+class ModelConfig:
+    architecture: list[int] = field(default_factory=lambda: [3, 3, 3])  # filter widths
+    channels: int = 1024
+    dropout: float = 0.25
+    causal: bool = False
+    dense: bool = False
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 1024  # in predicted frames
+    lr: float = 0.001
+    lr_decay: float = 0.95  # per epoch
+    stride: int = 1  # output frames per training chunk
+    warmup: int = 1  # supervised-only epochs before semi-supervision starts
+    data_augmentation: bool = True  # horizontal flips in training
+    test_time_augmentation: bool = True  # average with the flipped input at evaluation
+    bone_length_term: bool = True
+    projection_term: bool = True
+    linear_projection: bool = False
+    disable_optimizations: bool = False  # train the dilated model even when stride == 1
+    checkpoint_dir: str = "checkpoint"
+    checkpoint_frequency: int = 10  # keep epoch_N.pt every N epochs (last.pt is written every epoch)
+    resume: str | None = None
+    evaluate_every_epoch: bool = True
+    seed: int = 1234
+    threads: int | None = None
+
+
+@dataclass
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value, tp, where: str):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, args[0], where) for v in value]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            out = tp(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}") from None
+        if tp is int and float(value) != out:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return out
+    if tp is str:
+        return str(value)
+    return value
+
+
+def _fill(cls, values: dict, where: str):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(raw: dict, source: str = "config") -> ExperimentConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: top level must be a mapping with data/model/train sections")
+    unknown = sorted(set(raw) - {"data", "model", "train"})
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {unknown}; valid: ['data', 'model', 'train']")
+    return ExperimentConfig(
+        data=_fill(DataConfig, raw.get("data") or {}, f"{source}: data"),
+        model=_fill(ModelConfig, raw.get("model") or {}, f"{source}: model"),
+        train=_fill(TrainConfig, raw.get("train") or {}, f"{source}: train"),
+    )
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return config_from_dict(raw, str(path))
+
+
+def apply_overrides(config: ExperimentConfig, overrides: dict[str, object]) -> ExperimentConfig:
+    """Set ``{"section.field": value}`` entries (values are coerced to the field's type)."""
+    for key, value in overrides.items():
+        section_name, _, name = key.partition(".")
+        section = getattr(config, section_name, None)
+        if section is None or not dataclasses.is_dataclass(section) or name not in {f.name for f in dataclasses.fields(section)}:
+            raise ConfigError(f"unknown option {key}")
+        hints = typing.get_type_hints(type(section))
+        setattr(section, name, _coerce(value, hints[name], key))
+    return config
+
+
+def validate(config: ExperimentConfig) -> None:
+    t, m, d = config.train, config.model, config.data
+    checks = [
+        (t.epochs >= 1, "train.epochs must be >= 1"),
+        (t.batch_size >= 1, "train.batch_size must be >= 1"),
+        (t.lr > 0, "train.lr must be > 0"),
+        (0 < t.lr_decay <= 1, "train.lr_decay must be in (0, 1]"),
+        (t.stride >= 1, "train.stride must be >= 1"),
+        (t.batch_size // t.stride >= 1, "train.batch_size must be >= train.stride"),
+        (m.channels >= 1, "model.channels must be >= 1"),
+        (0 <= m.dropout < 1, "model.dropout must be in [0, 1)"),
+        (bool(m.architecture) and all(w >= 1 and w % 2 == 1 for w in m.architecture),
+         f"model.architecture must be odd filter widths like 3,3,3, got {m.architecture}"),
+        (0 < d.subset <= 1, "data.subset must be in (0, 1]"),
+        (d.downsample >= 1, "data.downsample must be >= 1"),
+        (bool(d.subjects_train), "data.subjects_train is empty"),
+        (bool(d.subjects_test), "data.subjects_test is empty"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)

@@ -1,0 +1,303 @@
+"""Supervised and semi-supervised training of the temporal lifter (VideoPose3D's protocol).
+
+Each epoch: shuffled single-frame (or ``stride``-frame) chunks with flip
+augmentation; Adam (AMSGrad) with exponential learning-rate decay; batch-norm
+momentum decaying from 0.1 to 0.001 over the run. With unlabelled subjects a
+trajectory model is trained alongside (1/depth-weighted loss) and, after
+``warmup`` epochs, unlabelled 2D is reconstructed by projecting pose +
+trajectory through the camera, with a bone-length consistency term.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from poselift.data.dataset import PoseDataset, load_dataset, resolve_dataset_paths
+from poselift.errors import ConfigError
+from poselift.losses import BoneLengthConsistencyLoss, MPJPELoss, ReprojectionLoss, WeightedMPJPELoss
+from poselift.models.temporal_conv import TemporalConvConfig, TemporalConvLifter, TemporalConvLifterStrided
+from poselift.models.weights import save_model
+from poselift.train.checkpoint import (decode_random_state, encode_random_state, load_checkpoint,
+                                       save_checkpoint)
+from poselift.train.config import ExperimentConfig, validate
+from poselift.train.evaluation import EvaluationReport, evaluate_sequences, quick_mpjpe
+from poselift.train.report import plot_training_curves, write_metrics_csv
+from poselift.data.windows import ChunkedBatches
+
+INITIAL_BN_MOMENTUM, FINAL_BN_MOMENTUM = 0.1, 0.001
+
+
+@dataclass
+class TrainResult:
+    history: list[dict]
+    report: EvaluationReport
+    run_dir: Path
+    weights_path: Path
+
+
+def bn_momentum(epoch: int, epochs: int) -> float:
+    return INITIAL_BN_MOMENTUM * math.exp(-epoch / epochs * math.log(INITIAL_BN_MOMENTUM / FINAL_BN_MOMENTUM))
+
+
+class Trainer:
+    def __init__(self, config: ExperimentConfig, *, progress: bool = True, log=None) -> None:
+        validate(config)
+        self.cfg = config
+        self.progress = progress
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.run_dir = Path(config.train.checkpoint_dir)
+        if config.train.threads:
+            torch.set_num_threads(config.train.threads)
+        torch.manual_seed(config.train.seed)
+        d = config.data
+        path_2d, path_3d = resolve_dataset_paths(d.data_dir, d.dataset, d.keypoints)
+        self.dataset: PoseDataset = load_dataset(path_2d, path_3d, cameras=d.cameras)
+        self.train_seqs = self.dataset.select(d.subjects_train, d.actions, d.subset, d.downsample)
+        self.test_seqs = self.dataset.select(d.subjects_test, d.actions, 1.0, d.downsample)
+        self.semi_seqs = (self.dataset.select(d.subjects_unlabeled, d.actions, 1.0, d.downsample, require_3d=False)
+                          if d.subjects_unlabeled else [])
+        self.semi = bool(self.semi_seqs)
+        self._build_models()
+
+    # ---- set-up -------------------------------------------------------------------------------
+    def _arch(self, joints_out: int) -> TemporalConvConfig:
+        m = self.cfg.model
+        return TemporalConvConfig(num_joints_in=self.dataset.num_keypoints, in_features=2, num_joints_out=joints_out,
+                                  filter_widths=list(m.architecture), causal=m.causal, dropout=m.dropout,
+                                  channels=m.channels, dense=m.dense)
+
+    def _train_variant(self, arch: TemporalConvConfig):
+        t = self.cfg.train
+        strided = t.stride == 1 and not arch.dense and not t.disable_optimizations
+        return (TemporalConvLifterStrided if strided else TemporalConvLifter)(arch)
+
+    def _build_models(self) -> None:
+        arch = self._arch(self.dataset.skeleton.num_joints)
+        self.model_train = self._train_variant(arch)
+        self.model_eval = TemporalConvLifter(arch)
+        self.pad = (arch.receptive_field - 1) // 2
+        self.causal_shift = self.pad if arch.causal else 0
+        params = list(self.model_train.parameters())
+        self.traj_train = self.traj_eval = None
+        if self.semi:
+            if any(s.camera is None for s in self.semi_seqs):
+                raise ConfigError("semi-supervised training needs cameras for the unlabelled subjects")
+            tarch = self._arch(1)
+            self.traj_train, self.traj_eval = self._train_variant(tarch), TemporalConvLifter(tarch)
+            params += list(self.traj_train.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=self.cfg.train.lr, amsgrad=True)
+        self.lr = self.cfg.train.lr
+        self.losses = {
+            "pose": MPJPELoss(),
+            "traj": WeightedMPJPELoss(),
+            "reprojection": ReprojectionLoss(linear=self.cfg.train.linear_projection),
+            "bone": BoneLengthConsistencyLoss(self.dataset.skeleton.parents),
+        }
+        ds, t = self.dataset, self.cfg.train
+        chunk = t.stride
+        self.batches = ChunkedBatches(
+            t.batch_size // chunk, [s.keypoints_2d for s in self.train_seqs], [s.positions_3d for s in self.train_seqs],
+            [s.intrinsics for s in self.train_seqs] if self.semi else None, chunk, self.pad, self.causal_shift,
+            shuffle=True, seed=t.seed, augment=t.data_augmentation, kps_left=ds.kps_left, kps_right=ds.kps_right,
+            joints_left=ds.joints_left, joints_right=ds.joints_right)
+        self.semi_batches = None
+        if self.semi:
+            self.semi_batches = ChunkedBatches(
+                t.batch_size // chunk, [s.keypoints_2d for s in self.semi_seqs], None,
+                [s.intrinsics for s in self.semi_seqs], chunk, self.pad, self.causal_shift, shuffle=True,
+                seed=t.seed + 3087, augment=t.data_augmentation, kps_left=ds.kps_left, kps_right=ds.kps_right,
+                joints_left=ds.joints_left, joints_right=ds.joints_right, endless=True)
+        self.epoch = 0
+        self.history: list[dict] = []
+
+    def describe(self) -> str:
+        n_params = sum(p.numel() for p in self.model_eval.parameters())
+        return (f"receptive field {self.model_eval.receptive_field} frames, {n_params:,} parameters, "
+                f"train {sum(len(s.keypoints_2d) for s in self.train_seqs):,} frames / {len(self.train_seqs)} sequences, "
+                f"test {sum(len(s.keypoints_2d) for s in self.test_seqs):,} frames"
+                + (f", unlabelled {sum(len(s.keypoints_2d) for s in self.semi_seqs):,} frames" if self.semi else ""))
+
+    # ---- resume -------------------------------------------------------------------------------
+    def resume(self, path: str | Path) -> None:
+        ckpt = load_checkpoint(path)
+        try:
+            self.model_train.load_state_dict(ckpt["model_pos"])
+            if self.semi:
+                if ckpt.get("model_traj") is None:
+                    raise ConfigError(f"{path}: no trajectory model, but this run is semi-supervised")
+                self.traj_train.load_state_dict(ckpt["model_traj"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except (RuntimeError, ValueError) as exc:
+            raise ConfigError(f"{path}: checkpoint does not match this configuration: {str(exc).splitlines()[0]}") from None
+        self.epoch, self.lr = int(ckpt["epoch"]), float(ckpt["lr"])
+        self.history = list(ckpt.get("history", []))
+        if ckpt.get("random_state") is not None:
+            self.batches.set_random_state(decode_random_state(ckpt["random_state"]))
+        if self.semi and ckpt.get("random_state_semi") is not None:
+            self.semi_batches.set_random_state(decode_random_state(ckpt["random_state_semi"]))
+        momentum = bn_momentum(self.epoch, self.cfg.train.epochs)
+        self.model_train.set_bn_momentum(momentum)
+        if self.semi:
+            self.traj_train.set_bn_momentum(momentum)
+        self.log(f"resumed from {path} at epoch {self.epoch} (lr {self.lr:.6f})")
+
+    # ---- one epoch ----------------------------------------------------------------------------
+    def _step(self, batch, semi_batch, use_semi: bool) -> dict[str, float]:
+        x2d = torch.from_numpy(batch.inputs_2d)
+        y3d = torch.from_numpy(batch.targets_3d).clone()
+        traj_target = y3d[:, :, :1].clone()
+        y3d[:, :, 0] = 0
+        n_lab = x2d.shape[0]
+        if use_semi:
+            x2d_semi = torch.from_numpy(semi_batch.inputs_2d)
+            x2d = torch.cat((x2d, x2d_semi), dim=0)
+        self.optimizer.zero_grad(set_to_none=True)
+        pred = self.model_train(x2d)
+        loss_pose = self.losses["pose"](pred[:n_lab], y3d)
+        total = loss_pose
+        out = {"loss_3d": loss_pose.item()}
+        if self.semi:
+            traj = self.traj_train(x2d)
+            loss_traj = self.losses["traj"](traj[:n_lab], traj_target, 1 / traj_target[..., 2])
+            total = total + loss_traj
+            out["loss_traj"] = loss_traj.item()
+            if use_semi:
+                t_out = pred.shape[1]
+                start = self.pad + self.causal_shift
+                target_2d = x2d_semi[:, start:start + t_out]
+                cams = torch.from_numpy(semi_batch.intrinsics)
+                loss_2d = self.losses["reprojection"](pred[n_lab:], traj[n_lab:], target_2d, cams)
+                out["loss_2d_unlabeled"] = loss_2d.item()
+                if self.cfg.train.projection_term:
+                    total = total + loss_2d
+                if self.cfg.train.bone_length_term:
+                    loss_bone = self.losses["bone"](pred[:n_lab], pred[n_lab:])
+                    out["loss_bone"] = loss_bone.item()
+                    total = total + loss_bone
+        total.backward()
+        self.optimizer.step()
+        return out
+
+    def _train_epoch(self) -> dict[str, float]:
+        self.model_train.train()
+        if self.semi:
+            self.traj_train.train()
+        use_semi = self.semi and self.epoch >= self.cfg.train.warmup
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        bar = tqdm(total=self.batches.num_frames, desc=f"epoch {self.epoch + 1}/{self.cfg.train.epochs}",
+                   unit="frame", unit_scale=True, disable=not self.progress, file=sys.stderr, leave=False,
+                   mininterval=0.5)
+        semi_iter = self.semi_batches.epoch() if self.semi else None
+        for batch in self.batches.epoch():
+            semi_batch = next(semi_iter) if use_semi else None
+            values = self._step(batch, semi_batch, use_semi)
+            n = batch.inputs_2d.shape[0] * self.cfg.train.stride
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + v * n
+                counts[k] = counts.get(k, 0) + n
+            bar.update(n)
+            bar.set_postfix(mpjpe_mm=f"{values['loss_3d'] * 1000:.1f}")
+        bar.close()
+        return {k: sums[k] / counts[k] for k in sums}
+
+    def _end_of_epoch_eval(self) -> dict[str, float]:
+        self.model_eval.load_state_dict(self.model_train.state_dict())
+        self.model_eval.eval()
+        causal = self.cfg.model.causal
+        row = {"mpjpe_valid_mm": quick_mpjpe(self.model_eval, self.test_seqs, causal) * 1000,
+               "mpjpe_train_eval_mm": quick_mpjpe(self.model_eval, self.train_seqs, causal) * 1000}
+        if self.semi:
+            self.traj_eval.load_state_dict(self.traj_train.state_dict())
+            self.traj_eval.eval()
+            row["traj_valid_mm"] = self._trajectory_error(self.test_seqs) * 1000
+        return row
+
+    def _trajectory_error(self, seqs) -> float:
+        from poselift.models.fused import fuse_for_inference
+        from poselift.models.predict import predict_sequence
+
+        fused = fuse_for_inference(self.traj_eval)
+        total, frames = 0.0, 0
+        for s in seqs:
+            pred = predict_sequence(fused, s.keypoints_2d, causal=self.cfg.model.causal)
+            total += float(np.linalg.norm(pred[:, 0] - s.positions_3d[:, 0], axis=-1).sum())
+            frames += len(pred)
+        return total / max(frames, 1)
+
+    # ---- the run ------------------------------------------------------------------------------
+    def _checkpoint_payload(self) -> dict:
+        return {"epoch": self.epoch, "lr": self.lr, "optimizer": self.optimizer.state_dict(),
+                "model_pos": self.model_train.state_dict(),
+                "model_traj": self.traj_train.state_dict() if self.semi else None,
+                "random_state": encode_random_state(self.batches.get_random_state()),
+                "random_state_semi": encode_random_state(self.semi_batches.get_random_state()) if self.semi else None,
+                "config": self.cfg.to_dict(), "history": self.history}
+
+    def run(self) -> TrainResult:
+        t = self.cfg.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        if t.resume:
+            self.resume(self.run_dir / "last.pt" if t.resume == "last" else t.resume)
+        self.log(f"training: {self.describe()}")
+        while self.epoch < t.epochs:
+            start = time.perf_counter()
+            losses = self._train_epoch()
+            row = {"epoch": self.epoch + 1, "lr": self.lr}
+            row.update({f"{k}_train_mm" if k != "loss_3d" else "loss_3d_train_mm": v * 1000
+                        for k, v in losses.items() if k != "loss_2d_unlabeled"})
+            if "loss_2d_unlabeled" in losses:
+                row["loss_2d_unlabeled"] = losses["loss_2d_unlabeled"]
+            if t.evaluate_every_epoch or self.epoch + 1 == t.epochs:
+                row.update(self._end_of_epoch_eval())
+            row["time_s"] = time.perf_counter() - start
+            self.history.append(row)
+            self.lr *= t.lr_decay
+            for group in self.optimizer.param_groups:
+                group["lr"] *= t.lr_decay
+            self.epoch += 1
+            momentum = bn_momentum(self.epoch, t.epochs)
+            self.model_train.set_bn_momentum(momentum)
+            if self.semi:
+                self.traj_train.set_bn_momentum(momentum)
+            payload = self._checkpoint_payload()
+            save_checkpoint(self.run_dir / "last.pt", payload)
+            if self.epoch % t.checkpoint_frequency == 0:
+                save_checkpoint(self.run_dir / f"epoch_{self.epoch}.pt", payload)
+            write_metrics_csv(self.run_dir / "metrics.csv", self.history)
+            plot_training_curves(self.run_dir / "training_curves.png", self.history)
+            self.log("[%d] " % self.epoch + " ".join(
+                f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+        return self._finish()
+
+    def _finish(self) -> TrainResult:
+        self.model_eval.load_state_dict(self.model_train.state_dict())
+        self.model_eval.eval()
+        traj = None
+        if self.semi:
+            self.traj_eval.load_state_dict(self.traj_train.state_dict())
+            traj = self.traj_eval.eval()
+        total = sum(len(s.keypoints_2d) for s in self.test_seqs)
+        with tqdm(total=total, desc="final evaluation", unit="frame", unit_scale=True,
+                  disable=not self.progress, file=sys.stderr, leave=False) as bar:
+            report = evaluate_sequences(self.model_eval, self.test_seqs, self.dataset, causal=self.cfg.model.causal,
+                                        test_time_augmentation=self.cfg.train.test_time_augmentation, progress=bar)
+        weights, _ = save_model(self.model_eval, self.run_dir / "model.safetensors", trajectory=traj,
+                                extra={"keypoints_layout": self.dataset.keypoints_metadata.get("layout_name"),
+                                       "keypoints_symmetry": [self.dataset.kps_left, self.dataset.kps_right],
+                                       "skeleton": self.dataset.skeleton.name, "epochs": self.epoch,
+                                       "test_subjects": self.cfg.data.subjects_test,
+                                       "metrics_mm": report.to_json_dict()})
+        (self.run_dir / "results.json").write_text(json.dumps(report.to_json_dict(), indent=2) + "\n")
+        return TrainResult(self.history, report, self.run_dir, weights)
