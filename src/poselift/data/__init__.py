@@ -1,0 +1,1 @@
+"""Datasets: VideoPose3D file formats, sequence assembly, training windows, synthetic data."""

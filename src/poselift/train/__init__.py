@@ -1,0 +1,1 @@
+"""Training: typed config, the trainer loop, checkpoints, evaluation protocols and run reports."""
