@@ -49,14 +49,15 @@ def _require_dict(value, path: Path, field: str) -> dict:
     return value
 
 
-def _check_array(arr, path: Path, field: str, last_dims: tuple[int, ...] | None = None, ndim: int = 3) -> np.ndarray:
+def _check_array(arr, path: Path, field: str, last_dims: tuple[int, ...] | None = None, ndim: int = 3,
+                 finite_coords: int = 2) -> np.ndarray:
     if not isinstance(arr, np.ndarray) or arr.ndim != ndim or not np.issubdtype(arr.dtype, np.number):
         desc = f"{arr.dtype} array of shape {arr.shape}" if isinstance(arr, np.ndarray) else type(arr).__name__
         raise DataFormatError(f"{path}: {field} should be a numeric (T, J, C) array, got {desc}")
     if last_dims is not None and arr.shape[-1] not in last_dims:
         raise DataFormatError(f"{path}: {field} has {arr.shape[-1]} values per joint, expected {last_dims}")
-    if not np.isfinite(arr[..., :2]).all():
-        bad = np.argwhere(~np.isfinite(arr[..., :2]))[0]
+    if not np.isfinite(arr[..., :finite_coords]).all():
+        bad = np.argwhere(~np.isfinite(arr[..., :finite_coords]))[0]
         raise DataFormatError(f"{path}: {field} contains NaN or infinite values (first at frame {bad[0]}, joint {bad[1]})")
     return arr
 
@@ -75,7 +76,7 @@ def load_positions_3d(path: str | Path) -> tuple[Positions3D, dict[str, list[Cam
         out[str(subject)] = {}
         for action, arr in actions.items():
             field = f"positions_3d[{subject!r}][{action!r}]"
-            arr = _check_array(arr, path, field, (3,))
+            arr = _check_array(arr, path, field, (3,), finite_coords=3)
             if num_joints is None:
                 num_joints = arr.shape[1]
             elif arr.shape[1] != num_joints:

@@ -40,6 +40,14 @@ class CameraParameters:
         for name in ("focal_length", "center", "radial_distortion", "tangential_distortion", "orientation", "translation"):
             setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CameraParameters):
+            return NotImplemented
+        a, b = self.to_dict(), other.to_dict()
+        return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+    __hash__ = None  # mutable arrays: not hashable
+
     def intrinsic_vector(self) -> np.ndarray:
         """(9,) float32 ``(f, c, k, p)`` in normalised screen units, as VideoPose3D's ``cam['intrinsic']``."""
         f = self.focal_length / self.res_w * 2

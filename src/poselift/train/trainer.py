@@ -143,6 +143,8 @@ class Trainer:
         self.history = list(ckpt.get("history", []))
         if ckpt.get("random_state") is not None:
             self.batches.set_random_state(decode_random_state(ckpt["random_state"]))
+        if ckpt.get("torch_rng_state") is not None:
+            torch.set_rng_state(ckpt["torch_rng_state"])
         if self.semi and ckpt.get("random_state_semi") is not None:
             self.semi_batches.set_random_state(decode_random_state(ckpt["random_state_semi"]))
         momentum = bn_momentum(self.epoch, self.cfg.train.epochs)
@@ -242,16 +244,19 @@ class Trainer:
                 "model_traj": self.traj_train.state_dict() if self.semi else None,
                 "random_state": encode_random_state(self.batches.get_random_state()),
                 "random_state_semi": encode_random_state(self.semi_batches.get_random_state()) if self.semi else None,
+                "torch_rng_state": torch.get_rng_state(),
                 "config": self.cfg.to_dict(), "history": self.history}
 
-    def run(self) -> TrainResult:
+    def run(self, stop_after: int | None = None) -> TrainResult:
+        """Train to ``train.epochs`` (or stop once ``stop_after`` epochs are done, resumable later)."""
         t = self.cfg.train
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         if t.resume:
             self.resume(self.run_dir / "last.pt" if t.resume == "last" else t.resume)
         self.log(f"training: {self.describe()}")
-        while self.epoch < t.epochs:
+        last_epoch = t.epochs if stop_after is None else min(t.epochs, stop_after)
+        while self.epoch < last_epoch:
             start = time.perf_counter()
             losses = self._train_epoch()
             row = {"epoch": self.epoch + 1, "lr": self.lr}
