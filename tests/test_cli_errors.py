@@ -62,3 +62,19 @@ def test_bad_config_file(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text("model: {channels: lots}\n")
     rc, err = _run(capsys, "train", "--config", str(tmp_path / "c.yaml"))
     assert rc == 2 and "model.channels" in err
+
+
+def test_evaluate_original_videopose3d_checkpoint(toy, capsys):
+    """An original-format .bin (pickled with NumPy RandomState objects) evaluates through the CLI."""
+    import json
+
+    from poselift.models import TemporalConvConfig, TemporalConvLifter
+    model = TemporalConvLifter(TemporalConvConfig(filter_widths=[3, 3], channels=16))
+    torch.save({"epoch": 3, "lr": 1e-3, "random_state": np.random.RandomState(1), "model_pos": model.state_dict(),
+                "model_traj": None, "optimizer": None, "random_state_semi": None}, toy / "epoch_3.bin")
+    rng = np.random.default_rng(0)
+    save_positions_2d(toy / "data_2d_h36m_gt.npz", {"S1": {"A": [rng.uniform(0, 1000, (40, 17, 2))] * 4}}, COCO_17)
+    rc = main(["evaluate", "--checkpoint", str(toy / "epoch_3.bin"), "--data-dir", str(toy), "--dataset", "h36m",
+               "--subjects-test", "S1", "--json", "--no-progress"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["frames"] == 160 and set(out["per_action"]) == {"A"} and out["mpjpe"] > 0
