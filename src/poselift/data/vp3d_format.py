@@ -16,12 +16,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from poselift.atomic import atomic_write
 from poselift.errors import DataFormatError
 from poselift.data.safe_npz import load_npz
 from poselift.geometry.camera import CameraParameters
@@ -32,15 +31,11 @@ Positions2D = dict[str, dict[str, list[np.ndarray]]]
 
 
 def _atomic_savez(path: Path, **entries) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
             np.savez_compressed(f, **entries)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def _require_dict(value, path: Path, field: str) -> dict:

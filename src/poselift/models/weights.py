@@ -7,27 +7,14 @@ names the model kind and its config so the module can be rebuilt.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from poselift.atomic import atomic_write, atomic_write_text
 from poselift.errors import CheckpointError
 from poselift.models.temporal_conv import TemporalConvConfig, TemporalConvLifter
-
-
-def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_model(model: TemporalConvLifter, path: str | Path, *, trajectory: TemporalConvLifter | None = None,
@@ -39,9 +26,9 @@ def save_model(model: TemporalConvLifter, path: str | Path, *, trajectory: Tempo
         tensors.update({f"traj.{k}": v.detach().cpu().contiguous() for k, v in trajectory.state_dict().items()})
     meta = {"format": "poselift-weights/1", "kind": "temporal_conv", "config": model.config.to_dict(),
             "has_trajectory": trajectory is not None, **(extra or {})}
-    _atomic_write_bytes(path, lambda tmp: save_file(tensors, tmp))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp))
     json_path = path.with_suffix(".json")
-    _atomic_write_bytes(json_path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+    atomic_write_text(json_path, json.dumps(meta, indent=2) + "\n")
     return path, json_path
 
 

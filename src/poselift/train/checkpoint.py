@@ -8,13 +8,12 @@ pickled objects, and ``config``/``history`` record the run.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from poselift.atomic import atomic_write
 from poselift.errors import CheckpointError
 from poselift.models.videopose3d_checkpoint import safe_torch_load
 
@@ -33,17 +32,7 @@ def decode_random_state(d: dict) -> tuple:
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """Write atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"format": FORMAT, **payload}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **payload}, tmp))
 
 
 def load_checkpoint(path: str | Path) -> dict:

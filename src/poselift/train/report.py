@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from poselift.atomic import atomic_write
 
 
 def write_metrics_csv(path: Path, history: list[dict]) -> None:
@@ -31,7 +20,7 @@ def write_metrics_csv(path: Path, history: list[dict]) -> None:
             for row in history:
                 w.writerow({k: row.get(k, "") for k in fields})
 
-    _atomic(path, write)
+    atomic_write(path, write)
 
 
 _CURVES = [
@@ -62,5 +51,5 @@ def plot_training_curves(path: Path, history: list[dict]) -> None:
     ax.legend()
     ax.set_title("poselift training")
     fig.tight_layout()
-    _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)

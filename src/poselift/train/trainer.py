@@ -22,6 +22,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from poselift.atomic import atomic_write_text
 from poselift.data.dataset import PoseDataset, load_dataset, resolve_dataset_paths
 from poselift.errors import ConfigError
 from poselift.losses import BoneLengthConsistencyLoss, MPJPELoss, ReprojectionLoss, WeightedMPJPELoss
@@ -251,7 +252,7 @@ class Trainer:
         """Train to ``train.epochs`` (or stop once ``stop_after`` epochs are done, resumable later)."""
         t = self.cfg.train
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         if t.resume:
             self.resume(self.run_dir / "last.pt" if t.resume == "last" else t.resume)
         self.log(f"training: {self.describe()}")
@@ -304,5 +305,5 @@ class Trainer:
                                        "skeleton": self.dataset.skeleton.name, "epochs": self.epoch,
                                        "test_subjects": self.cfg.data.subjects_test,
                                        "metrics_mm": report.to_json_dict()})
-        (self.run_dir / "results.json").write_text(json.dumps(report.to_json_dict(), indent=2) + "\n")
+        atomic_write_text(self.run_dir / "results.json", json.dumps(report.to_json_dict(), indent=2) + "\n")
         return TrainResult(self.history, report, self.run_dir, weights)
