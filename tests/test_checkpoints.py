@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import builtins
 import json
-import os
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ import torch
 
 import poselift
 from poselift.errors import CheckpointError
+from malicious_payloads import CustomPayload, EvalPayload, SystemPayload
 from poselift.models import (
     TemporalConvConfig,
     TemporalConvLifter,
@@ -251,33 +250,13 @@ def test_incomplete_state_dict(tmp_path):
         load_videopose3d(path)
 
 
-class _CustomPayload:
-    """An arbitrary user class: must not be unpickled from a checkpoint."""
 
-    def __init__(self):
-        self.value = 42
-
-
-class _SystemPayload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch '{self.marker}'",))
-
-
-class _EvalPayload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (builtins.eval, (f"open({str(self.marker)!r}, 'w').close()",))
 
 
 @pytest.mark.parametrize("kind", ["custom", "system", "eval"])
 def test_pickled_code_is_refused_and_not_executed(tmp_path, kind):
     marker = tmp_path / "pwned"
-    payload = {"custom": _CustomPayload(), "system": _SystemPayload(marker), "eval": _EvalPayload(marker)}[kind]
+    payload = {"custom": CustomPayload(), "system": SystemPayload(marker), "eval": EvalPayload(marker)}[kind]
     path = tmp_path / f"evil_{kind}.bin"
     torch.save({"epoch": 1, "model_pos": _vp3d_state([3], 4, 17, 17, seed=0), "extra": payload}, path)
     assert not marker.exists()  # saving did not run it

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import builtins
 import io
-import os
 import pickle
 import zipfile
 
@@ -22,6 +20,7 @@ from poselift.data.vp3d_format import (
 from poselift.errors import DataFormatError
 from poselift.geometry.published_cameras import published_cameras
 from poselift.skeleton import COCO_17, H36M_17
+from malicious_payloads import EvalPayload, SystemPayload
 
 
 def _pos3d(seed=0):
@@ -238,20 +237,6 @@ def test_non_zip_and_missing_file(tmp_path):
 # --------------------------------------------------------------------------- malicious files
 
 
-class _SystemPayload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch '{self.marker}'",))
-
-
-class _EvalPayload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (builtins.eval, (f"open({str(self.marker)!r}, 'w').close() or {{}}",))
 
 
 def _npy_object_bytes(payload, wrap: bool = True) -> bytes:
@@ -287,7 +272,7 @@ def test_hand_built_npz_format_is_what_numpy_reads(tmp_path):
 @pytest.mark.parametrize("loader", ["3d", "2d", "npz"])
 def test_dangerous_pickle_is_refused_and_not_executed(tmp_path, kind, loader):
     marker = tmp_path / "pwned"
-    payload = _SystemPayload(marker) if kind == "system" else _EvalPayload(marker)
+    payload = SystemPayload(marker) if kind == "system" else EvalPayload(marker)
     entry = "positions_3d" if loader == "3d" else "positions_2d"
     members = {entry: _npy_object_bytes({"S1": {"a": payload}})}
     if loader == "2d":
@@ -305,7 +290,7 @@ def test_dangerous_pickle_is_refused_and_not_executed(tmp_path, kind, loader):
 
 def test_top_level_dangerous_pickle(tmp_path):
     marker = tmp_path / "pwned"
-    p = _write_npz(tmp_path / "evil_top.npz", {"positions_3d": _npy_object_bytes(_SystemPayload(marker), wrap=False)})
+    p = _write_npz(tmp_path / "evil_top.npz", {"positions_3d": _npy_object_bytes(SystemPayload(marker), wrap=False)})
     with pytest.raises(DataFormatError, match="evil_top.npz"):
         load_positions_3d(p)
     assert not marker.exists()
