@@ -56,3 +56,34 @@ def test_causal_prediction_uses_only_past_frames(fused):
     y2 = predict_sequence(model, x2, causal=True)
     assert np.allclose(y[:20], y2[:20], atol=1e-6)
     assert not np.allclose(y[20:], y2[20:], atol=1e-3)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_batched_fast_path_equals_one_forward_per_padded_sequence(causal):
+    """predict_sequences (grouped streams, compressed padding, Winograd on CPU) vs the plain model."""
+    from poselift.models.predict import predict_sequences
+
+    torch.manual_seed(3)
+    m = TemporalConvLifter(TemporalConvConfig(filter_widths=[3, 3, 3], channels=256, causal=causal))
+    with torch.no_grad():
+        for bn in [m.expand_bn, *m.layers_bn]:
+            bn.running_mean.uniform_(-0.1, 0.1)
+            bn.running_var.uniform_(0.5, 1.5)
+    m.eval()
+    fused = fuse_for_inference(m)
+    rng = np.random.default_rng(3)
+    seqs = [rng.normal(size=(n, 17, 2)).astype(np.float32) for n in (1, 7, 40, 400, 1200)]
+    sym = (list(H36M_17.joints_left), list(H36M_17.joints_right)) * 2
+    pad = 13
+    shift = pad if causal else 0
+    for flip in (None, sym):
+        outs = predict_sequences(fused, seqs, pad, shift, flip, batch_frames=1024)
+        for x, y in zip(seqs, outs):
+            xp = pad_sequence(x, pad, shift)[None]
+            with torch.no_grad():
+                ref = m(torch.from_numpy(xp))[0].numpy()
+                if flip is not None:
+                    ref_f = m(torch.from_numpy(flip_keypoints(xp, *sym[:2])))[0].numpy()
+                    ref = (ref + flip_keypoints(ref_f, *sym[2:])) / 2
+            assert y.shape == (len(x), 17, 3)
+            assert np.abs(y - ref).max() < 1e-5, (len(x), np.abs(y - ref).max())

@@ -62,6 +62,14 @@ def block_pads(filter_widths: list[int]) -> list[int]:
     return pads
 
 
+def check_input(x: torch.Tensor, config: TemporalConvConfig) -> None:
+    """Raise ValueError unless ``x`` is (B, T >= receptive field, J_in, C_in) for ``config``."""
+    if x.dim() != 4 or x.shape[-2] != config.num_joints_in or x.shape[-1] != config.in_features:
+        raise ValueError(f"expected input (B, T, {config.num_joints_in}, {config.in_features}), got {tuple(x.shape)}")
+    if x.shape[1] < config.receptive_field:
+        raise ValueError(f"input has {x.shape[1]} frames, fewer than the receptive field {config.receptive_field}")
+
+
 class _TemporalConvBase(nn.Module):
     def __init__(self, config: TemporalConvConfig) -> None:
         super().__init__()
@@ -90,18 +98,9 @@ class _TemporalConvBase(nn.Module):
         for bn in self.layers_bn:
             bn.momentum = momentum
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        cfg = self.config
-        if x.dim() != 4 or x.shape[-2] != cfg.num_joints_in or x.shape[-1] != cfg.in_features:
-            raise ValueError(
-                f"expected input (B, T, {cfg.num_joints_in}, {cfg.in_features}), got {tuple(x.shape)}"
-            )
-        if x.shape[1] < self.receptive_field:
-            raise ValueError(f"input has {x.shape[1]} frames, fewer than the receptive field {self.receptive_field}")
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, J_in, C_in) -> (B, T_out, J_out, 3)."""
-        self._check_input(x)
+        check_input(x, self.config)
         b = x.shape[0]
         h = x.reshape(b, x.shape[1], -1).transpose(1, 2)
         h = self._blocks(h)

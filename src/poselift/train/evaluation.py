@@ -16,7 +16,7 @@ import torch
 from poselift.data.dataset import PoseDataset, Sequence
 from poselift.metrics import mpjpe, mpjve, n_mpjpe, p_mpjpe
 from poselift.models.fused import fuse_for_inference
-from poselift.models.predict import predict_sequence
+from poselift.models.predict import predict_sequences
 
 
 @dataclass
@@ -87,12 +87,10 @@ def evaluate_sequences(model: torch.nn.Module, sequences: list[Sequence], datase
                        causal: bool = False, test_time_augmentation: bool = True,
                        by_subject: bool = False, progress=None) -> EvaluationReport:
     """Evaluate a pose model on labelled sequences (see module docstring)."""
-    fused = fuse_for_inference(model) if hasattr(model, "layers_bn") else model
     flip = (dataset.kps_left, dataset.kps_right, dataset.joints_left, dataset.joints_right) if test_time_augmentation else None
     by_action: dict[str, list] = defaultdict(list)
     by_subj: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for seq in sequences:
-        pred = predict_sequence(fused, seq.keypoints_2d, causal=causal, flip=flip)
+    for seq, pred in zip(sequences, predict_all(model, sequences, causal, flip)):
         errs = sequence_errors(pred, root_relative(seq.positions_3d))
         by_action[seq.action_group].append((seq.keypoints_2d.shape[0], errs))
         by_subj[seq.subject][seq.action_group].append((seq.keypoints_2d.shape[0], errs))
@@ -107,12 +105,17 @@ def evaluate_sequences(model: torch.nn.Module, sequences: list[Sequence], datase
 
 def quick_mpjpe(model: torch.nn.Module, sequences: list[Sequence], causal: bool = False) -> float:
     """Frame-weighted MPJPE (metres) without augmentation: the per-epoch validation number."""
-    fused = fuse_for_inference(model) if hasattr(model, "layers_bn") else model
+    seqs = [s for s in sequences if s.keypoints_2d.shape[0] > 0]
     total, frames = 0.0, 0
-    for seq in sequences:
-        if seq.keypoints_2d.shape[0] == 0:
-            continue
-        pred = predict_sequence(fused, seq.keypoints_2d, causal=causal)
+    for seq, pred in zip(seqs, predict_all(model, seqs, causal)):
         total += mpjpe(torch.from_numpy(pred), torch.from_numpy(root_relative(seq.positions_3d))).item() * len(pred)
         frames += len(pred)
     return total / max(frames, 1)
+
+
+def predict_all(model: torch.nn.Module, sequences: list[Sequence], causal: bool = False,
+                flip: tuple | None = None) -> list[np.ndarray]:
+    """Predictions (T_i, J_out, 3) for every sequence, in one batched pass of the fused model."""
+    fused = fuse_for_inference(model) if hasattr(model, "layers_bn") else model
+    pad = (fused.receptive_field - 1) // 2
+    return predict_sequences(fused, [s.keypoints_2d for s in sequences], pad, pad if causal else 0, flip)

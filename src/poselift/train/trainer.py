@@ -31,7 +31,7 @@ from poselift.models.weights import save_model
 from poselift.train.checkpoint import (decode_random_state, encode_random_state, load_checkpoint,
                                        save_checkpoint)
 from poselift.train.config import ExperimentConfig, validate
-from poselift.train.evaluation import EvaluationReport, evaluate_sequences, quick_mpjpe
+from poselift.train.evaluation import EvaluationReport, evaluate_sequences, predict_all, quick_mpjpe
 from poselift.train.report import plot_training_curves, write_metrics_csv
 from poselift.data.windows import ChunkedBatches
 
@@ -227,16 +227,9 @@ class Trainer:
         return row
 
     def _trajectory_error(self, seqs) -> float:
-        from poselift.models.fused import fuse_for_inference
-        from poselift.models.predict import predict_sequence
-
-        fused = fuse_for_inference(self.traj_eval)
-        total, frames = 0.0, 0
-        for s in seqs:
-            pred = predict_sequence(fused, s.keypoints_2d, causal=self.cfg.model.causal)
-            total += float(np.linalg.norm(pred[:, 0] - s.positions_3d[:, 0], axis=-1).sum())
-            frames += len(pred)
-        return total / max(frames, 1)
+        preds = predict_all(self.traj_eval, seqs, self.cfg.model.causal)
+        total = sum(float(np.linalg.norm(p[:, 0] - s.positions_3d[:, 0], axis=-1).sum()) for p, s in zip(preds, seqs))
+        return total / max(sum(len(p) for p in preds), 1)
 
     # ---- the run ------------------------------------------------------------------------------
     def _checkpoint_payload(self) -> dict:
