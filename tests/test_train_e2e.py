@@ -94,3 +94,15 @@ def test_cli_evaluate_json(data_dir, tmp_path, capsys):
     assert out["mpjpe"] == pytest.approx(trained["mpjpe"], abs=1e-3)
     assert len(out["per_action"]) >= 6
     assert out["mpjpe"] == pytest.approx(np.mean([a["mpjpe"] for a in out["per_action"].values()]), abs=1e-2)
+
+
+def test_bn_momentum_schedule():
+    from poselift.train.trainer import bn_momentum
+
+    # VideoPose3D's schedule where an epoch has many batches (Human3.6M: thousands)
+    assert bn_momentum(0, 80, 3000) == pytest.approx(0.1)
+    assert bn_momentum(40, 80, 3000) == pytest.approx(0.01)
+    assert bn_momentum(80, 80, 3000) == pytest.approx(0.001)
+    # floored at one epoch's worth of batches on small datasets
+    assert bn_momentum(80, 80, 50) == pytest.approx(0.02)
+    assert bn_momentum(0, 80, 5) == pytest.approx(0.1)

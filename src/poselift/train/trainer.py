@@ -46,8 +46,17 @@ class TrainResult:
     weights_path: Path
 
 
-def bn_momentum(epoch: int, epochs: int) -> float:
-    return INITIAL_BN_MOMENTUM * math.exp(-epoch / epochs * math.log(INITIAL_BN_MOMENTUM / FINAL_BN_MOMENTUM))
+def bn_momentum(epoch: int, epochs: int, batches_per_epoch: int) -> float:
+    """VideoPose3D's decay from 0.1 to 0.001, floored at 1 / batches per epoch.
+
+    The floor keeps the running statistics' time constant within one epoch. On
+    Human3.6M (~3,000 batches an epoch) it is below 0.001 and changes nothing; on
+    small datasets, statistics averaged over ~1,000 batches would lag the weights
+    by many epochs and inflate eval-mode error (measured: 66.9 mm vs 38.5 mm with
+    recalibrated statistics on the synthetic quick-start run).
+    """
+    decayed = INITIAL_BN_MOMENTUM * math.exp(-epoch / epochs * math.log(INITIAL_BN_MOMENTUM / FINAL_BN_MOMENTUM))
+    return min(INITIAL_BN_MOMENTUM, max(decayed, 1.0 / max(batches_per_epoch, 1)))
 
 
 class Trainer:
@@ -148,7 +157,7 @@ class Trainer:
             torch.set_rng_state(ckpt["torch_rng_state"])
         if self.semi and ckpt.get("random_state_semi") is not None:
             self.semi_batches.set_random_state(decode_random_state(ckpt["random_state_semi"]))
-        momentum = bn_momentum(self.epoch, self.cfg.train.epochs)
+        momentum = bn_momentum(self.epoch, self.cfg.train.epochs, self.batches.num_batches)
         self.model_train.set_bn_momentum(momentum)
         if self.semi:
             self.traj_train.set_bn_momentum(momentum)
@@ -266,7 +275,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] *= t.lr_decay
             self.epoch += 1
-            momentum = bn_momentum(self.epoch, t.epochs)
+            momentum = bn_momentum(self.epoch, t.epochs, self.batches.num_batches)
             self.model_train.set_bn_momentum(momentum)
             if self.semi:
                 self.traj_train.set_bn_momentum(momentum)
