@@ -125,3 +125,19 @@ def test_custom_2d_only_dataset(tmp_path):
     save_positions_2d(tmp_path / "data_2d_custom_nometa.npz", kps, COCO_17)
     with pytest.raises(DataFormatError, match="video_metadata"):
         load_dataset(tmp_path / "data_2d_custom_nometa.npz")
+
+
+def test_humaneva_layout_with_published_cameras(tmp_path):
+    from poselift.skeleton import HUMANEVA_15
+
+    rng = np.random.default_rng(2)
+    world = {"Train/S1": {"Walk 1 chunk0": rng.normal(0, 0.3, (10, 15, 3)).astype(np.float32) + [0, 0, 1]}}
+    kps = {"Train/S1": {"Walk 1 chunk0": [rng.uniform(0, 480, (10, 15, 2)) for _ in range(3)]}}
+    save_positions_3d(tmp_path / "data_3d_humaneva15.npz", world)
+    save_positions_2d(tmp_path / "data_2d_humaneva15_gt.npz", kps, HUMANEVA_15)
+    ds = load_dataset(tmp_path / "data_2d_humaneva15_gt.npz", tmp_path / "data_3d_humaneva15.npz")
+    assert ds.skeleton is HUMANEVA_15 and ds.fps == 60.0
+    seqs = ds.select(["Train/S1"])
+    assert [s.camera.id for s in seqs] == ["C1", "C2", "C3"] and seqs[0].action_group == "Walk"
+    # 640x480 cameras: x in [0, 640] maps to [-1, 1], y scaled by the same factor
+    assert np.allclose(seqs[0].keypoints_2d[..., 0], kps["Train/S1"]["Walk 1 chunk0"][0][..., 0] / 320 - 1, atol=1e-6)
