@@ -6,7 +6,7 @@ from pathlib import Path
 
 from poselift.errors import CheckpointError
 from poselift.models.temporal_conv import TemporalConvLifter
-from poselift.models.videopose3d_checkpoint import build_from_state, load_videopose3d, safe_torch_load
+from poselift.models.videopose3d_checkpoint import build_from_state, load_videopose3d, read_torch_checkpoint
 from poselift.models.weights import load_model
 
 
@@ -21,7 +21,7 @@ def load_lifter(path: str | Path, *, causal: bool | None = None, dense: bool = F
     if path.suffix in (".safetensors", ".json"):
         pos, traj, _ = load_model(path)
         return pos, traj
-    ckpt = safe_torch_load(path)
+    ckpt = read_torch_checkpoint(path)
     if isinstance(ckpt, dict) and ckpt.get("format", "").startswith("poselift-checkpoint"):
         model_cfg = ckpt["config"]["model"]
         is_causal = bool(model_cfg.get("causal", False))

@@ -39,7 +39,7 @@ def _numpy_safe_globals() -> list:
     return allowed
 
 
-def safe_torch_load(path: str | Path) -> object:
+def read_torch_checkpoint(path: str | Path) -> object:
     """``torch.load(weights_only=True)`` with NumPy's RandomState allowed; clear errors otherwise."""
     path = Path(path)
     if not path.is_file():
@@ -122,7 +122,7 @@ def load_videopose3d(path: str | Path, *, causal: bool = False, dense: bool = Fa
     ``expected_joints``: if given, the number of input joints the caller's data has;
     a mismatch raises :class:`CheckpointError` naming both numbers.
     """
-    ckpt = safe_torch_load(path)
+    ckpt = read_torch_checkpoint(path)
     if not isinstance(ckpt, dict) or "model_pos" not in ckpt or not isinstance(ckpt["model_pos"], dict):
         keys = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: not a VideoPose3D checkpoint (expected a dict with 'model_pos'; found {keys})")

@@ -15,7 +15,7 @@ import torch
 
 from poselift.atomic import atomic_write
 from poselift.errors import CheckpointError
-from poselift.models.videopose3d_checkpoint import safe_torch_load
+from poselift.models.videopose3d_checkpoint import read_torch_checkpoint
 
 FORMAT = "poselift-checkpoint/1"
 
@@ -36,7 +36,7 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    ckpt = safe_torch_load(path)
+    ckpt = read_torch_checkpoint(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a poselift training checkpoint (expected format {FORMAT!r}); "
                               "original VideoPose3D checkpoints can be evaluated but not resumed")
