@@ -1,4 +1,4 @@
-"""``poselift data``: make or inspect dataset files."""
+"""``poselift data``: make dataset files."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub) -> None:
-    p = sub.add_parser("data", help="make or inspect datasets")
+    p = sub.add_parser("data", help="make datasets (synthetic motion in VideoPose3D format)")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     s = dsub.add_parser("synthetic", help="write a procedural-motion dataset in VideoPose3D format (no download)")
     s.add_argument("--out", required=True, metavar="DIR", help="folder for data_3d_synthetic.npz and data_2d_synthetic_gt.npz")

@@ -15,7 +15,7 @@ from poselift.train.config import ExperimentConfig, apply_overrides, load_config
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="evaluate a model (P1 MPJPE, P2 P-MPJPE, P3 N-MPJPE, MPJVE)",
                        description="Evaluate poselift weights/checkpoints or original VideoPose3D .bin checkpoints.")
-    p.add_argument("--checkpoint", "--model", dest="checkpoint", required=True, metavar="PATH",
+    p.add_argument("--checkpoint", required=True, metavar="PATH",
                    help="model.safetensors, a poselift .pt checkpoint or a VideoPose3D .bin")
     p.add_argument("--config", metavar="YAML", help="take the data section from an experiment file")
     add_data_options(p, training=False)
