@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
+from poselift.data.virtual_cameras import CameraRig, place_cameras, project_points
 from poselift.data.vp3d_format import save_positions_2d, save_positions_3d
-from poselift.geometry.camera import CameraParameters, project_to_2d, world_to_camera
-from poselift.geometry.quaternion import rotmat_to_quat
+from poselift.geometry.camera import CameraParameters
 from poselift.skeleton import H36M_17
 
 __all__ = ["ACTIONS", "SyntheticConfig", "generate_motion", "generate_synthetic_dataset", "project_dataset"]
@@ -288,46 +287,21 @@ def _make_clip(kind, body, rng, t, tempo) -> np.ndarray:
     return rel + root[:, None, :]
 
 
-def _look_at(position: np.ndarray, target: np.ndarray, roll_deg: float) -> np.ndarray:
-    """Camera-to-world rotation whose columns are the camera x (right), y (down), z (forward) axes."""
-    z = (target - position) / np.linalg.norm(target - position)
-    x = np.cross(z, [0.0, 0.0, 1.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)  # completes a right-handed frame with y pointing down
-    r = np.radians(roll_deg)
-    return np.stack((np.cos(r) * x + np.sin(r) * y, -np.sin(r) * x + np.cos(r) * y, z), axis=1)
-
-
-def _project_one(points: np.ndarray, cam: CameraParameters) -> tuple[np.ndarray, np.ndarray]:
-    """(T, J, 3) world -> ((T, J, 2) float64 pixels with distortion, (T, J) camera depth)."""
-    x_cam = world_to_camera(np.asarray(points, dtype=np.float64), cam.orientation, cam.translation)
-    intr = np.concatenate((cam.focal_length, cam.center, cam.radial_distortion, cam.tangential_distortion))
-    return project_to_2d(torch.from_numpy(x_cam), torch.from_numpy(intr)).numpy(), x_cam[..., 2]
+def _rig(num_cameras: int) -> CameraRig:
+    """Human3.6M's rig: 1.4-1.9 m high, 4.5-6 m from the capture centre, stepping back (never widening) to fit."""
+    # Every setting spelled out: the dataset (and its seeds) must not change when CameraRig's defaults do.
+    return CameraRig(resolution=(RES, RES), focal_length_px=1145.0, focal_spread=0.015, principal_point_jitter_px=8.0,
+                     radial_distortion=(-0.2, 0.24, 0.0), radial_distortion_std=(0.01, 0.01, 0.003),
+                     tangential_distortion_std=1e-3, height_range=(1.4, 1.9), distance_range=(4.5, 6.0),
+                     max_distance=9.0, step_m=0.25, min_focal_scale=1.0, num_cameras=num_cameras,
+                     azimuth_spread_deg=360.0, azimuth_jitter_deg=float(np.degrees(0.3)), roll_deg=2.0,
+                     aim_height=1.0, min_depth=1.0, margin_px=MARGIN_PX)
 
 
 def _make_cameras(rng, subject: str, n: int, clips: list[np.ndarray]) -> list[CameraParameters]:
-    points = np.concatenate(clips)
-    az0, cams = rng.uniform(0, 2 * np.pi), []
-    for i in range(n):
-        az = az0 + 2 * np.pi * i / n + rng.uniform(-0.3, 0.3)
-        height, dist, roll = rng.uniform(1.4, 1.9), rng.uniform(4.5, 6.0), rng.uniform(-2, 2)
-        intr = dict(focal_length=1145 * rng.uniform(0.985, 1.015, 2), center=RES / 2 + rng.uniform(-8, 8, 2),
-                    radial_distortion=np.array([-0.2, 0.24, 0.0]) + rng.normal(0, [0.01, 0.01, 0.003]),
-                    tangential_distortion=rng.normal(0, 1e-3, 2))
-        while True:  # back off until the whole subject fits (rarely needed: paths stay near the centre)
-            centre = np.array([dist * np.cos(az), dist * np.sin(az), height])
-            rot = _look_at(centre, np.array([0.0, 0.0, 1.0]), roll)
-            q = rotmat_to_quat(torch.from_numpy(rot)).numpy()
-            cam = CameraParameters(id=f"{subject}_cam{i}", res_w=RES, res_h=RES, orientation=q,
-                                   translation=centre, azimuth=float(np.degrees(az) % 360), **intr)
-            uv, depth = _project_one(points, cam)
-            if depth.min() > 1.0 and uv.min() >= MARGIN_PX and uv.max() <= RES - MARGIN_PX:
-                break
-            if dist > 9.0:
-                raise RuntimeError(f"synthetic subject {subject} does not fit camera {i}")
-            dist += 0.25
-        cams.append(cam)
-    return cams
+    # Aimed at (0, 0, 1 m), the centre of the capture area, like Human3.6M; stepping back is rarely
+    # needed (paths stay near the centre).
+    return place_cameras(np.concatenate(clips), _rig(n), rng, centre=(0.0, 0.0), id_prefix=subject)
 
 
 def _generate(config: SyntheticConfig, pbar=None):
@@ -371,7 +345,7 @@ def project_dataset(positions, cameras) -> dict[str, dict[str, list[np.ndarray]]
     Returns:
         subject -> action -> list (one per camera, in order) of (T, J, 2) float32 pixels.
     """
-    return {s: {a: [_project_one(p, cam)[0].astype(np.float32) for cam in cameras[s]] for a, p in acts.items()}
+    return {s: {a: [project_points(p, cam)[0].astype(np.float32) for cam in cameras[s]] for a, p in acts.items()}
             for s, acts in positions.items()}
 
 
