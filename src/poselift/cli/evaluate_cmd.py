@@ -14,9 +14,11 @@ from poselift.train.config import ExperimentConfig, apply_overrides, load_config
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="evaluate a model (P1 MPJPE, P2 P-MPJPE, P3 N-MPJPE, MPJVE)",
-                       description="Evaluate poselift weights/checkpoints or original VideoPose3D .bin checkpoints.")
-    p.add_argument("--checkpoint", required=True, metavar="PATH",
+                       description="Evaluate a pretrained model (--model), poselift weights/checkpoints or original "
+                                   "VideoPose3D .bin checkpoints (--checkpoint); give exactly one of the two.")
+    p.add_argument("--checkpoint", metavar="PATH",
                    help="model.safetensors, a poselift .pt checkpoint or a VideoPose3D .bin")
+    p.add_argument("--model", metavar="NAME", help="a pretrained model shipped with poselift (see 'poselift models')")
     p.add_argument("--config", metavar="YAML", help="take the data section from an experiment file")
     add_data_options(p, training=False)
     p.add_argument("--causal", action="store_true", help="the VideoPose3D checkpoint uses causal convolutions")
@@ -30,21 +32,35 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from poselift.data.dataset import load_dataset, resolve_dataset_paths
-    from poselift.errors import CheckpointError
+    from poselift.errors import CheckpointError, ConfigError
     from poselift.models.load import load_lifter
+    from poselift.pretrained.registry import load_pretrained
     from poselift.train.evaluation import evaluate_sequences
 
+    if (args.checkpoint is None) == (args.model is None):
+        raise ConfigError("give exactly one of --checkpoint PATH and --model NAME (see 'poselift models')")
+    if args.model is not None and (args.causal or args.dense):
+        raise ConfigError("--causal and --dense describe VideoPose3D checkpoints; a --model carries its architecture")
     config = load_config(args.config) if args.config else ExperimentConfig()
     apply_overrides(config, overrides_from(args))
     d = config.data
-    model, _ = load_lifter(args.checkpoint, causal=args.causal, dense=args.dense)
+    if args.model is not None:
+        model, card = load_pretrained(args.model)
+        source, input_layout = f"model {card.name}", card.input_layout
+    else:
+        model, _ = load_lifter(args.checkpoint, causal=args.causal, dense=args.dense)
+        source, input_layout = args.checkpoint, None
     path_2d, path_3d = resolve_dataset_paths(d.data_dir, d.dataset, d.keypoints)
     dataset = load_dataset(path_2d, path_3d, cameras=d.cameras)
     if model.config.num_joints_in != dataset.num_keypoints:
-        raise CheckpointError(f"{args.checkpoint}: model takes {model.config.num_joints_in} keypoints but "
+        raise CheckpointError(f"{source}: model takes {model.config.num_joints_in} keypoints but "
                               f"{path_2d} has {dataset.num_keypoints}")
+    data_layout = dataset.keypoints_metadata.get("layout_name")
+    if input_layout is not None and data_layout is not None and data_layout != input_layout:
+        raise CheckpointError(f"{source}: model takes {input_layout} keypoints but {path_2d} holds {data_layout} "
+                              "keypoints")
     if model.config.num_joints_out != dataset.skeleton.num_joints:
-        raise CheckpointError(f"{args.checkpoint}: model predicts {model.config.num_joints_out} joints but "
+        raise CheckpointError(f"{source}: model predicts {model.config.num_joints_out} joints but "
                               f"{path_3d} has {dataset.skeleton.num_joints}")
     seqs = dataset.select(d.subjects_test, d.actions, 1.0, d.downsample)
     with tqdm(total=sum(len(s.keypoints_2d) for s in seqs), desc="evaluating", unit="frame", unit_scale=True,
