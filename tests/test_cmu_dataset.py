@@ -19,6 +19,7 @@ from poselift.data.virtual_cameras import CameraRig
 from poselift.data.vp3d_format import load_positions_2d, load_positions_3d
 from poselift.errors import ConfigError, DataFormatError
 from poselift.skeleton import COCO_17, H36M_17
+from reference_projection import project
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 H = {name: i for i, name in enumerate(H36M_17.joint_names)}
@@ -99,24 +100,6 @@ def built(tmp_path_factory):
     return folder, out, summary
 
 
-def _project_numpy(points, cam):
-    """Pinhole + Human3.6M distortion from scratch (quaternion written out by hand)."""
-    w, x, y, z = cam.orientation / np.linalg.norm(cam.orientation)
-    rot = np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-    xc = (np.asarray(points, np.float64) - cam.translation) @ rot
-    xy = xc[..., :2] / xc[..., 2:]
-    r2 = np.sum(xy**2, axis=-1, keepdims=True)
-    k1, k2, k3 = cam.radial_distortion
-    p = cam.tangential_distortion
-    radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
-    tangential = xy[..., :1] * p[0] + xy[..., 1:] * p[1]
-    return cam.focal_length * (xy * (radial + tangential) + p * r2) + cam.center, xc[..., 2]
-
-
 def test_files_summary_and_shapes(built):
     _, out, summary = built
     assert summary.paths == {"3d": out / "data_3d_cmu.npz", "2d_gt": out / "data_2d_cmu_gt.npz",
@@ -161,9 +144,9 @@ def test_2d_is_the_projection_of_3d_through_the_stored_cameras(built):
     for s, acts in positions.items():
         for a, pos in acts.items():
             for c, cam in enumerate(cameras[s]):
-                uv, depth = _project_numpy(pos, cam)
+                uv, depth = project(pos, cam)
                 np.testing.assert_allclose(h36m[s][a][c], uv, atol=1e-3)
-                uv_coco, depth_coco = _project_numpy(fake_coco(pos), cam)
+                uv_coco, depth_coco = project(fake_coco(pos), cam)
                 np.testing.assert_allclose(coco[s][a][c], uv_coco, atol=1e-3)
                 both = np.concatenate((uv, uv_coco), axis=1)
                 assert min(depth.min(), depth_coco.min()) > rig.min_depth
@@ -271,6 +254,6 @@ def test_real_cmu_clips_end_to_end(tmp_path, capsys):
             head = pos[:, H["head"], 2]
             assert 1.2 < np.median(head) < 2.2, "metres, Z-up, ground at 0"
             for c, cam in enumerate(cameras[s]):
-                np.testing.assert_allclose(h36m[s][a][c], _project_numpy(pos, cam)[0], atol=1e-3)
+                np.testing.assert_allclose(h36m[s][a][c], project(pos, cam)[0], atol=1e-3)
     ds = load_dataset(out / "data_2d_cmu_coco_noisy.npz", out / "data_3d_cmu.npz", cameras="auto")
     assert len(ds.select(ds.subjects())) == 2 * 2

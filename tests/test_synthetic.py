@@ -15,6 +15,7 @@ from poselift.data.synthetic import (
 from poselift.data.vp3d_format import load_positions_2d, load_positions_3d
 from poselift.geometry.camera import CameraParameters
 from poselift.skeleton import H36M_17
+from reference_projection import camera_space, project, quat_to_matrix
 
 CONFIG = SyntheticConfig(subjects=("S1", "S2"), seconds_per_action=2.0, fps=50, cameras_per_subject=3, seed=7)
 J = {name: i for i, name in enumerate(H36M_17.joint_names)}
@@ -33,34 +34,6 @@ def _unit(v):
 
 def _dot(a, b):
     return np.einsum("...i,...i->...", a, b)
-
-
-def _quat_to_matrix(q):
-    """Written out by hand (not poselift's): rotation taking camera axes into world axes."""
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def _camera_space(points, cam):
-    """X_cam = R^T (X_world - t), as rows: (X - t) @ R."""
-    return (np.asarray(points, np.float64) - cam.translation) @ _quat_to_matrix(cam.orientation)
-
-
-def _project_numpy(points, cam):
-    """Pinhole + Human3.6M distortion, from scratch: (..., 3) world -> (..., 2) pixels."""
-    xc = _camera_space(points, cam)
-    xy = xc[..., :2] / xc[..., 2:]
-    r2 = np.sum(xy**2, axis=-1, keepdims=True)
-    k1, k2, k3 = cam.radial_distortion
-    p = cam.tangential_distortion
-    radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
-    tangential = xy[..., :1] * p[0] + xy[..., 1:] * p[1]
-    distorted = xy * (radial + tangential) + p * r2
-    return cam.focal_length * distorted + cam.center
 
 
 def _assert_cameras_equal(a: CameraParameters, b: CameraParameters):
@@ -209,7 +182,7 @@ def test_everyone_in_front_and_inside_every_camera(data):
     for s in CONFIG.subjects:
         for c, cam in enumerate(cameras[s]):
             for action, pos in positions[s].items():
-                assert _camera_space(pos, cam)[..., 2].min() > 1.0, f"{s}/{action} behind or too near camera {c}"
+                assert camera_space(pos, cam)[..., 2].min() > 1.0, f"{s}/{action} behind or too near camera {c}"
                 uv = positions_2d[s][action][c]
                 assert uv.min() > 20 and uv.max() < 980, f"{s}/{action} leaves the image of camera {c}"
 
@@ -219,7 +192,7 @@ def test_cameras_resemble_human36m(data):
     for s in CONFIG.subjects:
         azimuths = []
         for cam in cameras[s]:
-            rot = _quat_to_matrix(cam.orientation)
+            rot = quat_to_matrix(cam.orientation)
             np.testing.assert_allclose(rot.T @ rot, np.eye(3), atol=1e-9)
             assert np.linalg.det(rot) == pytest.approx(1.0)
             assert 1.4 <= cam.translation[2] <= 1.9
@@ -242,7 +215,7 @@ def test_projection_matches_independent_numpy(data):
     for s in CONFIG.subjects:
         for c, cam in enumerate(cameras[s]):
             for action, pos in positions[s].items():
-                expected = _project_numpy(pos, cam)
+                expected = project(pos, cam)[0]
                 np.testing.assert_allclose(positions_2d[s][action][c], expected, atol=1e-3, rtol=0)
 
 
@@ -269,6 +242,6 @@ def test_default_config_fits_cameras():
     for s in positions:
         for c, cam in enumerate(cameras[s]):
             for action, pos in positions[s].items():
-                assert _camera_space(pos, cam)[..., 2].min() > 1.0
+                assert camera_space(pos, cam)[..., 2].min() > 1.0
                 uv = positions_2d[s][action][c]
                 assert uv.min() > 20 and uv.max() < 980

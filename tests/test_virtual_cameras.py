@@ -15,6 +15,7 @@ from poselift.data.virtual_cameras import (
     project_points,
 )
 from poselift.geometry.camera import world_to_camera
+from reference_projection import project, quat_to_matrix
 
 # A standing person, 1.75 m, Human3.6M-17 order, body frame x forward, y left, z up (metres).
 STAND = np.array([
@@ -53,28 +54,6 @@ def _clips():
     }
 
 
-def _quat_to_matrix(q):
-    """By hand, independent of poselift: rotation taking camera axes into world axes."""
-    w, x, y, z = np.asarray(q) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def _project_numpy(points, cam):
-    """Pinhole + Human3.6M distortion from scratch: (..., 3) world -> ((..., 2) pixels, (...) depth)."""
-    xc = (np.asarray(points, np.float64) - cam.translation) @ _quat_to_matrix(cam.orientation)
-    xy = xc[..., :2] / xc[..., 2:]
-    r2 = np.sum(xy**2, axis=-1, keepdims=True)
-    k1, k2, k3 = cam.radial_distortion
-    p = cam.tangential_distortion
-    radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
-    tangential = xy[..., :1] * p[0] + xy[..., 1:] * p[1]
-    return cam.focal_length * (xy * (radial + tangential) + p * r2) + cam.center, xc[..., 2]
-
-
 def _bbox_centre(points):
     flat = points.reshape(-1, 3)
     return (flat[:, :2].min(0) + flat[:, :2].max(0)) / 2
@@ -90,20 +69,20 @@ def test_every_joint_in_front_and_inside(name, seed):
     centre = _bbox_centre(clip)
     for i, cam in enumerate(cams):
         assert cam.id == f"S9_cam{i}" and (cam.res_w, cam.res_h) == rig.resolution
-        uv, depth = _project_numpy(clip, cam)
+        uv, depth = project(clip, cam)
         assert depth.min() > rig.min_depth
         assert uv.min() >= rig.margin_px and uv[..., 0].max() <= 1000 - rig.margin_px
         assert uv[..., 1].max() <= 1000 - rig.margin_px
         np.testing.assert_allclose(project_points(clip, cam)[0], uv, atol=1e-6)  # poselift's projection agrees
         assert fits_in_view(clip, cam, rig.min_depth, rig.margin_px)
         # Proper rotation, upright camera.
-        rot = _quat_to_matrix(cam.orientation)
+        rot = quat_to_matrix(cam.orientation)
         np.testing.assert_allclose(rot.T @ rot, np.eye(3), atol=1e-9)
         assert np.linalg.det(rot) == pytest.approx(1.0)
         assert rot[2, 1] < -0.9, "camera y should point down"
         # Aimed at 1 m above the motion's centre: that point lies on the optical axis (the principal point).
         aim = np.array([*centre, rig.aim_height])
-        uv_aim, d_aim = _project_numpy(aim, cam)
+        uv_aim, d_aim = project(aim, cam)
         np.testing.assert_allclose(uv_aim, cam.center, atol=1e-6)
         assert d_aim > 0
         # Within the rig's ranges: height as drawn; distance drawn, possibly stepped back to max_distance.
@@ -165,7 +144,7 @@ def test_fixed_centre_and_determinism():
     assert cams == again and cams != other
     for cam in cams:
         assert 6.0 <= np.linalg.norm(cam.translation[:2] - [10.0, -4.0]) <= rig.max_distance
-        np.testing.assert_allclose(_project_numpy(np.array([10.0, -4.0, 1.0]), cam)[0], cam.center, atol=1e-6)
+        np.testing.assert_allclose(project(np.array([10.0, -4.0, 1.0]), cam)[0], cam.center, atol=1e-6)
 
 
 @pytest.mark.parametrize("roll", [0.0, 7.0, -30.0])
@@ -173,7 +152,7 @@ def test_look_at_matches_world_to_camera(roll):
     position, target = np.array([3.0, -4.0, 1.8]), np.array([0.5, 0.2, 1.0])
     q = look_at(position, target, roll)
     rot = look_at_matrix(position, target, roll)
-    np.testing.assert_allclose(_quat_to_matrix(q), rot, atol=1e-12)
+    np.testing.assert_allclose(quat_to_matrix(q), rot, atol=1e-12)
     assert np.linalg.det(rot) == pytest.approx(1.0)
     # The target lies on the camera's +z axis, at its distance.
     x_cam = world_to_camera(target[None], q, position)[0]

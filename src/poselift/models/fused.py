@@ -45,7 +45,7 @@ import copy
 import torch
 from torch import nn
 
-from poselift.models.temporal_conv import TemporalConvLifter, _TemporalConvBase, check_input
+from poselift.models.temporal_conv import ReceptiveFieldMixin, TemporalConvLifter, _TemporalConvBase, check_input
 from poselift.models.winograd import GemmConv
 
 
@@ -85,7 +85,7 @@ class _Stage:
         self.copy_cost = 160.0 * c_in
 
 
-class FusedTemporalConvLifter(nn.Module):
+class FusedTemporalConvLifter(ReceptiveFieldMixin, nn.Module):
     """Eval-only copy of a :class:`TemporalConvLifter` (or strided one) with BN folded in.
 
     Always uses dilated convolutions, so it accepts any input length >= the
@@ -119,15 +119,6 @@ class FusedTemporalConvLifter(nn.Module):
         state = dict(self.__dict__)
         state["_gemm_key"] = state["_gemm"] = None  # derived matrices: rebuilt on demand
         return state
-
-    @property
-    def receptive_field(self) -> int:
-        return 1 + 2 * sum(self.pad)
-
-    @property
-    def total_causal_shift(self) -> int:
-        """Frames the output is delayed by in causal mode (0 when symmetric)."""
-        return (self.receptive_field - 1) // 2 if self.config.causal else 0
 
     # ------------------------------------------------------------------ forward
 

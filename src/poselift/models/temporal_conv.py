@@ -70,7 +70,23 @@ def check_input(x: torch.Tensor, config: TemporalConvConfig) -> None:
         raise ValueError(f"input has {x.shape[1]} frames, fewer than the receptive field {config.receptive_field}")
 
 
-class _TemporalConvBase(nn.Module):
+class ReceptiveFieldMixin:
+    """``receptive_field`` and ``total_causal_shift`` from ``self.pad`` and ``self.config``."""
+
+    pad: list[int]
+    config: TemporalConvConfig
+
+    @property
+    def receptive_field(self) -> int:
+        return 1 + 2 * sum(self.pad)
+
+    @property
+    def total_causal_shift(self) -> int:
+        """Frames the output is delayed by in causal mode (0 when symmetric): ``(receptive_field - 1) // 2``."""
+        return (self.receptive_field - 1) // 2 if self.config.causal else 0
+
+
+class _TemporalConvBase(ReceptiveFieldMixin, nn.Module):
     def __init__(self, config: TemporalConvConfig) -> None:
         super().__init__()
         self.config = config
@@ -83,15 +99,6 @@ class _TemporalConvBase(nn.Module):
         self.layers_bn = nn.ModuleList(
             nn.BatchNorm1d(c, momentum=0.1) for _ in range(2 * (len(config.filter_widths) - 1))
         )
-
-    @property
-    def receptive_field(self) -> int:
-        return 1 + 2 * sum(self.pad)
-
-    @property
-    def total_causal_shift(self) -> int:
-        """Frames the output is delayed by in causal mode (0 when symmetric): ``(receptive_field - 1) // 2``."""
-        return (self.receptive_field - 1) // 2 if self.config.causal else 0
 
     def set_bn_momentum(self, momentum: float) -> None:
         self.expand_bn.momentum = momentum
