@@ -337,3 +337,19 @@ def test_person_5m_in_front_of_h36m_camera_projects_inside_image():
     norm = project_to_2d(torch.from_numpy(back)[None], torch.from_numpy(cam.intrinsic_vector().astype(np.float64)))[0]
     np.testing.assert_allclose(norm.numpy(), normalize_screen_coordinates(px, cam.res_w, cam.res_h), atol=1e-5)
     assert (np.abs(norm.numpy()[:, 0]) < 1).all()
+
+
+def test_axis_rotation_matches_quaternion_rotations():
+    """The shared elementary rotations equal quat_to_rotmat of axis-angle quaternions."""
+    import numpy as np
+
+    from poselift.geometry.rotations import axis_rotation
+
+    angles = np.array([-2.0, 0.3, 1.2])
+    for i, letter in enumerate("xyz"):
+        q = np.zeros((3, 4))
+        q[:, 0] = np.cos(angles / 2)
+        q[:, 1 + i] = np.sin(angles / 2)
+        expected = quat_to_rotmat(torch.from_numpy(q)).numpy()
+        np.testing.assert_allclose(axis_rotation(i, angles), expected, atol=1e-12)
+        np.testing.assert_allclose(axis_rotation(letter.upper(), np.degrees(angles), degrees=True), expected, atol=1e-12)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from poselift.errors import DataFormatError
+from poselift.geometry.rotations import axis_rotation
 
 INCH_M = 0.0254
 _ASF_SECTIONS = ("version", "name", "units", "documentation", "root", "bonedata", "hierarchy", "skin")
@@ -91,25 +92,13 @@ def _numbers(tokens: list[str], count: int, path: Path, lineno: int, what: str, 
     return values
 
 
-def _axis_rotation(letter: str, radians: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) right-handed rotation by ``radians`` (...,) about axis ``letter`` (x/y/z)."""
-    i = "xyz".index(letter.lower())
-    j, k = (i + 1) % 3, (i + 2) % 3
-    c, s = np.cos(radians), np.sin(radians)
-    out = np.zeros(np.shape(radians) + (3, 3))
-    out[..., i, i] = 1.0
-    out[..., j, j], out[..., k, k] = c, c
-    out[..., j, k], out[..., k, j] = -s, s
-    return out
-
-
 def euler_to_matrix(letters: str | list[str], radians: np.ndarray) -> np.ndarray:
     """(..., 3, 3) rotation from angles (..., n) about fixed axes applied in the order of
     ``letters`` (n of x/y/z): ``"xyz"`` gives ``Rz @ Ry @ Rx``, the first letter acting first."""
     radians = np.asarray(radians, dtype=np.float64)
     out = np.broadcast_to(np.eye(3), radians.shape[:-1] + (3, 3)).copy()
     for n, letter in enumerate(letters):
-        out = _axis_rotation(letter, radians[..., n]) @ out
+        out = axis_rotation(letter, radians[..., n]) @ out
     return out
 
 

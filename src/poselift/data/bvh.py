@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from poselift.errors import DataFormatError
+from poselift.geometry.rotations import axis_rotation
 
 __all__ = ["BvhSkeleton", "BvhMotion", "read_bvh", "forward_kinematics", "local_rotations"]
 
@@ -266,18 +267,6 @@ def _select(values: np.ndarray, frames) -> np.ndarray:
     return values[frames]
 
 
-def _axis_rotation(axis: str, degrees: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) rotation about x, y or z by ``degrees`` (T,)."""
-    a = np.deg2rad(degrees)
-    c, s = np.cos(a), np.sin(a)
-    m = np.zeros(a.shape + (3, 3))
-    i, j = {"X": (1, 2), "Y": (2, 0), "Z": (0, 1)}[axis]  # the plane rotated, in right-handed order
-    k = 3 - i - j
-    m[:, k, k] = 1.0
-    m[:, i, i], m[:, i, j], m[:, j, i], m[:, j, j] = c, -s, s, c
-    return m
-
-
 def local_rotations(motion: BvhMotion, frames: slice | np.ndarray | None = None) -> np.ndarray:
     """(T, J, 3, 3) local rotation of each joint (identity for joints without rotation channels)."""
     sk = motion.skeleton
@@ -287,7 +276,7 @@ def local_rotations(motion: BvhMotion, frames: slice | np.ndarray | None = None)
         rot = None
         for c, name in enumerate(chans):
             if name.endswith("rotation"):
-                r = _axis_rotation(name[0], values[:, start + c])
+                r = axis_rotation(name[0], values[:, start + c], degrees=True)
                 rot = r if rot is None else rot @ r  # intrinsic: later channels multiply on the right
         if rot is not None:
             out[:, j] = rot

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from poselift.data.virtual_cameras import CameraRig, place_cameras, project_points
 from poselift.data.vp3d_format import save_positions_2d, save_positions_3d
 from poselift.geometry.camera import CameraParameters
+from poselift.geometry.rotations import axis_rotation
 from poselift.skeleton import H36M_17
 
 __all__ = ["ACTIONS", "SyntheticConfig", "generate_motion", "generate_synthetic_dataset", "project_dataset"]
@@ -87,16 +88,7 @@ def _bump(x: np.ndarray, p: float) -> np.ndarray:
 
 def _rot(axis: int, deg) -> np.ndarray:
     """(T,) degrees -> (T, 3, 3) rotations about body axis 0 = x forward, 1 = y left, 2 = z up."""
-    a = np.radians(np.asarray(deg, dtype=np.float64))
-    c, s = np.cos(a), np.sin(a)
-    r = np.zeros(a.shape + (3, 3))
-    i, j = ((1, 2), (2, 0), (0, 1))[axis]
-    r[..., axis, axis] = 1
-    r[..., i, i] = c
-    r[..., j, j] = c
-    r[..., i, j] = -s
-    r[..., j, i] = s
-    return r
+    return axis_rotation(axis, deg, degrees=True)
 
 
 def _limb(flex, abd, rot, side: int) -> np.ndarray:
