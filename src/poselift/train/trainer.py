@@ -26,6 +26,7 @@ from poselift.atomic import atomic_write_text
 from poselift.data.dataset import PoseDataset, load_dataset, resolve_dataset_paths
 from poselift.errors import ConfigError
 from poselift.losses import BoneLengthConsistencyLoss, MPJPELoss, ReprojectionLoss, WeightedMPJPELoss
+from poselift.models.fused import fuse_for_inference
 from poselift.models.temporal_conv import TemporalConvConfig, TemporalConvLifter, TemporalConvLifterStrided
 from poselift.models.weights import save_model
 from poselift.train.checkpoint import (decode_random_state, encode_random_state, load_checkpoint,
@@ -227,8 +228,9 @@ class Trainer:
         self.model_eval.load_state_dict(self.model_train.state_dict())
         self.model_eval.eval()
         causal = self.cfg.model.causal
-        row = {"mpjpe_valid_mm": quick_mpjpe(self.model_eval, self.test_seqs, causal) * 1000,
-               "mpjpe_train_eval_mm": quick_mpjpe(self.model_eval, self.train_seqs, causal) * 1000}
+        fused = fuse_for_inference(self.model_eval)  # once for both sets
+        row = {"mpjpe_valid_mm": quick_mpjpe(fused, self.test_seqs, causal) * 1000,
+               "mpjpe_train_eval_mm": quick_mpjpe(fused, self.train_seqs, causal) * 1000}
         if self.semi:
             self.traj_eval.load_state_dict(self.traj_train.state_dict())
             self.traj_eval.eval()
