@@ -106,3 +106,50 @@ def test_bn_momentum_schedule():
     # floored at one epoch's worth of batches on small datasets
     assert bn_momentum(80, 80, 50) == pytest.approx(0.02)
     assert bn_momentum(0, 80, 5) == pytest.approx(0.1)
+
+
+def test_keypoint_noise_is_fresh_each_epoch_and_reproducible(data_dir, tmp_path):
+    trainer = Trainer(_config(data_dir, tmp_path / "run", keypoint_noise=1.0), progress=False, log=lambda m: None)
+    clean = trainer.batches._all_2d.copy()
+
+    def draw(epoch):
+        trainer.epoch = epoch
+        trainer._redraw_noise()
+        return trainer.batches._all_2d.copy()
+
+    e0, e1, e0_again = draw(0), draw(1), draw(0)
+    assert e0.shape == clean.shape
+    np.testing.assert_array_equal(e0, e0_again)  # seeded by (seed, epoch): a resumed run sees the same draw
+    assert not np.allclose(e0, e1)
+    # magnitude: the default model's mean error is ~1.5% of the person's size (a few % at most)
+    seq = trainer.train_seqs[0]
+    w = seq.camera.res_w
+    size_px = np.ptp(seq.keypoints_2d, axis=1).max(axis=-1).mean() * w / 2
+    error_px = np.linalg.norm(e0 - clean, axis=-1).mean() * w / 2
+    assert 0.005 * size_px < error_px < 0.04 * size_px, (error_px, size_px)
+    # the clean input is kept for later draws; evaluation data untouched
+    np.testing.assert_array_equal(trainer._clean_2d[0], seq.keypoints_2d)
+    # halving the scale halves the jitter/drift/bias part (outliers and misses aside)
+    assert trainer._noise_model().jitter == pytest.approx(0.005)
+    trainer.cfg.train.keypoint_noise = 0.5
+    assert trainer._noise_model().bias == pytest.approx(0.004)
+
+
+def test_keypoints_test_reads_the_test_subjects_from_another_file(data_dir, tmp_path):
+    from poselift.data.vp3d_format import load_positions_2d, save_positions_2d
+    from poselift.skeleton import H36M_17
+    kps, meta = load_positions_2d(data_dir / "data_2d_synthetic_gt.npz")
+    shifted = {s: {a: [k + np.float32(5.0) for k in views] for a, views in acts.items()} for s, acts in kps.items()}
+    other = tmp_path / "data"
+    other.mkdir()
+    for name in ("data_3d_synthetic.npz", "data_2d_synthetic_gt.npz"):
+        (other / name).write_bytes((data_dir / name).read_bytes())
+    save_positions_2d(other / "data_2d_synthetic_shifted.npz", shifted, H36M_17)
+    cfg = _config(other, tmp_path / "run")
+    cfg.data.keypoints_test = "shifted"
+    trainer = Trainer(cfg, progress=False, log=lambda m: None)
+    plain = Trainer(_config(other, tmp_path / "run2"), progress=False, log=lambda m: None)
+    w = trainer.test_seqs[0].camera.res_w
+    diff = (trainer.test_seqs[0].keypoints_2d - plain.test_seqs[0].keypoints_2d) * w / 2
+    np.testing.assert_allclose(diff, 5.0, atol=1e-3)
+    np.testing.assert_array_equal(trainer.train_seqs[0].keypoints_2d, plain.train_seqs[0].keypoints_2d)

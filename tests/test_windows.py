@@ -75,3 +75,17 @@ def test_shuffle_is_seeded_and_endless_resumes():
 def test_mismatched_lengths_rejected():
     with pytest.raises(ValueError):
         ChunkedBatches(4, [np.zeros((3, 2, 2))], [], None)
+
+
+def test_set_keypoints_replaces_the_input_and_checks_lengths():
+    rng = np.random.default_rng(0)
+    k2d = [rng.standard_normal((n, 3, 2)).astype(np.float32) for n in (7, 4)]
+    k3d = [rng.standard_normal((n, 3, 3)).astype(np.float32) for n in (7, 4)]
+    batches = ChunkedBatches(64, k2d, k3d, None, 1, pad=2, shuffle=False)
+    before = next(batches.epoch())
+    batches.set_keypoints([k + 1 for k in k2d])
+    after = next(batches.epoch())
+    np.testing.assert_allclose(after.inputs_2d, before.inputs_2d + 1)
+    np.testing.assert_array_equal(after.targets_3d, before.targets_3d)
+    with pytest.raises(ValueError, match="original lengths"):
+        batches.set_keypoints([k2d[0], k2d[1][:3]])

@@ -20,6 +20,8 @@ def add_data_options(p: argparse.ArgumentParser, *, training: bool) -> None:
         g.add_argument("--subjects-train", dest="data.subjects_train", type=csv_list, metavar="LIST", help="e.g. S1,S5,S6,S7,S8")
         g.add_argument("--subjects-unlabeled", dest="data.subjects_unlabeled", type=csv_list, metavar="LIST",
                        help="subjects used without 3D labels (semi-supervised)")
+        g.add_argument("--keypoints-test", dest="data.keypoints_test", metavar="NAME",
+                       help="2D keypoint source for the test subjects (default: --keypoints)")
         g.add_argument("--subset", dest="data.subset", type=float, metavar="FRACTION", help="fraction of labelled frames to use")
     g.add_argument("--subjects-test", dest="data.subjects_test", type=csv_list, metavar="LIST", help="e.g. S9,S11")
     g.add_argument("--actions", dest="data.actions", type=csv_list, metavar="LIST", help="action name prefixes (default: all)")

@@ -42,15 +42,18 @@ def run(args: argparse.Namespace) -> int:
     if args.model is not None and (args.causal or args.dense):
         raise ConfigError("--causal and --dense describe VideoPose3D checkpoints; a --model carries its architecture")
     config = load_config(args.config) if args.config else ExperimentConfig()
-    apply_overrides(config, overrides_from(args))
+    overrides = overrides_from(args)
+    apply_overrides(config, overrides)
     d = config.data
+    # the test 2D file: --keypoints when given, else the config's keypoints_test, else its keypoints
+    keypoints = overrides.get("data.keypoints") or d.keypoints_test or d.keypoints
     if args.model is not None:
         model, card = load_pretrained(args.model)
         source, input_layout = f"model {card.name}", card.input_layout
     else:
         model, _ = load_lifter(args.checkpoint, causal=args.causal, dense=args.dense)
         source, input_layout = args.checkpoint, None
-    path_2d, path_3d = resolve_dataset_paths(d.data_dir, d.dataset, d.keypoints)
+    path_2d, path_3d = resolve_dataset_paths(d.data_dir, d.dataset, keypoints)
     dataset = load_dataset(path_2d, path_3d, cameras=d.cameras)
     if model.config.num_joints_in != dataset.num_keypoints:
         raise CheckpointError(f"{source}: model takes {model.config.num_joints_in} keypoints but "

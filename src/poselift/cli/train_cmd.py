@@ -39,6 +39,8 @@ def register(sub) -> None:
     t.add_argument("--no-test-time-augmentation", dest="train.test_time_augmentation", action="store_const", const=False)
     t.add_argument("--no-bone-length", dest="train.bone_length_term", action="store_const", const=False)
     t.add_argument("--no-projection", dest="train.projection_term", action="store_const", const=False)
+    t.add_argument("--keypoint-noise", dest="train.keypoint_noise", type=float, metavar="SCALE",
+                   help="detector-like 2D errors drawn afresh every epoch, scale of the default noise model (0: off)")
     t.add_argument("--linear-projection", dest="train.linear_projection", action="store_const", const=True)
     t.add_argument("--disable-optimizations", dest="train.disable_optimizations", action="store_const", const=True,
                    help="train the dilated model even for single-frame batches")

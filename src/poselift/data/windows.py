@@ -101,6 +101,14 @@ class ChunkedBatches:
         offsets = np.cumsum([0] + [p.shape[0] for p in padded[:-1]])
         return np.concatenate(padded).astype(np.float32), offsets
 
+    def set_keypoints(self, keypoints_2d: list[np.ndarray]) -> None:
+        """Replace the 2D input of every sequence (same lengths), e.g. with a fresh noise draw each epoch."""
+        lengths = np.diff(np.append(self._off_2d, self._all_2d.shape[0])) - self._lead_2d - (
+            self.pad - self.shift + self.chunk)
+        if len(keypoints_2d) != len(lengths) or any(k.shape[0] != n for k, n in zip(keypoints_2d, lengths)):
+            raise ValueError("set_keypoints needs one array per sequence with the original lengths")
+        self._all_2d, _ = self._pack(keypoints_2d, self._lead_2d, self.pad - self.shift + self.chunk)
+
     @property
     def num_batches(self) -> int:
         return (len(self.pairs) + self.batch_size - 1) // self.batch_size

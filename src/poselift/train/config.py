@@ -27,6 +27,7 @@ class DataConfig:
     data_dir: str = "data"
     dataset: str = "synthetic"  # data_3d_<dataset>.npz
     keypoints: str = "gt"  # data_2d_<dataset>_<keypoints>.npz
+    keypoints_test: str | None = None  # 2D file for the test subjects (None: the same as keypoints)
     cameras: str = "auto"  # auto | h36m | humaneva
     subjects_train: list[str] = field(default_factory=lambda: ["S1", "S2", "S3", "S4"])
     subjects_test: list[str] = field(default_factory=lambda: ["S5"])
@@ -58,6 +59,7 @@ class TrainConfig:
     bone_length_term: bool = True
     projection_term: bool = True
     linear_projection: bool = False
+    keypoint_noise: float = 0.0  # detector-error model scale, a fresh draw on the 2D input every epoch (0: off)
     disable_optimizations: bool = False  # train the dilated model even when stride == 1
     checkpoint_dir: str = "checkpoint"
     checkpoint_frequency: int = 10  # keep epoch_N.pt every N epochs (last.pt is written every epoch)
@@ -166,6 +168,7 @@ def validate(config: ExperimentConfig) -> None:
         (t.lr > 0, "train.lr must be > 0"),
         (0 < t.lr_decay <= 1, "train.lr_decay must be in (0, 1]"),
         (t.stride >= 1, "train.stride must be >= 1"),
+        (t.keypoint_noise >= 0, "train.keypoint_noise must be >= 0"),
         (t.batch_size // t.stride >= 1, "train.batch_size must be >= train.stride"),
         (m.channels >= 1, "model.channels must be >= 1"),
         (0 <= m.dropout < 1, "model.dropout must be in [0, 1)"),

@@ -24,6 +24,8 @@ from tqdm import tqdm
 
 from poselift.atomic import atomic_write_text
 from poselift.data.dataset import PoseDataset, load_dataset, resolve_dataset_paths
+from poselift.data.keypoint_noise import COCO_17_OKS_WEIGHTS, NoiseModel, apply_noise
+from poselift.geometry.camera import image_coordinates, normalize_screen_coordinates
 from poselift.errors import ConfigError
 from poselift.losses import BoneLengthConsistencyLoss, MPJPELoss, ReprojectionLoss, WeightedMPJPELoss
 from poselift.models.fused import fuse_for_inference
@@ -74,7 +76,14 @@ class Trainer:
         path_2d, path_3d = resolve_dataset_paths(d.data_dir, d.dataset, d.keypoints)
         self.dataset: PoseDataset = load_dataset(path_2d, path_3d, cameras=d.cameras)
         self.train_seqs = self.dataset.select(d.subjects_train, d.actions, d.subset, d.downsample)
-        self.test_seqs = self.dataset.select(d.subjects_test, d.actions, 1.0, d.downsample)
+        test_dataset = self.dataset
+        if d.keypoints_test and d.keypoints_test != d.keypoints:
+            test_2d, _ = resolve_dataset_paths(d.data_dir, d.dataset, d.keypoints_test)
+            test_dataset = load_dataset(test_2d, path_3d, cameras=d.cameras)
+            if test_dataset.keypoints_metadata.get("layout_name") != self.dataset.keypoints_metadata.get("layout_name") \
+                    or test_dataset.num_keypoints != self.dataset.num_keypoints:
+                raise ConfigError(f"data.keypoints_test: {test_2d} has a different keypoint layout from {path_2d}")
+        self.test_seqs = test_dataset.select(d.subjects_test, d.actions, 1.0, d.downsample)
         self.semi_seqs = (self.dataset.select(d.subjects_unlabeled, d.actions, 1.0, d.downsample, require_3d=False)
                           if d.subjects_unlabeled else [])
         self.semi = bool(self.semi_seqs)
@@ -130,6 +139,32 @@ class Trainer:
                 joints_left=ds.joints_left, joints_right=ds.joints_right, endless=True)
         self.epoch = 0
         self.history: list[dict] = []
+        self.noise_model = self._noise_model()
+        self._clean_2d = [s.keypoints_2d for s in self.train_seqs]
+
+    def _noise_model(self) -> NoiseModel | None:
+        """The detector-error model of ``poselift data cmu`` scaled by ``train.keypoint_noise`` (None when 0)."""
+        k = self.cfg.train.keypoint_noise
+        if k == 0:
+            return None
+        coco = self.dataset.keypoints_metadata.get("layout_name") == "coco"
+        base = NoiseModel(joint_weights=COCO_17_OKS_WEIGHTS if coco else None)
+        lo, hi = base.outlier_distance
+        return NoiseModel(jitter=base.jitter * k, drift=base.drift * k, bias=base.bias * k,
+                          outlier_prob=base.outlier_prob, outlier_distance=(lo * k, hi * k),
+                          miss_prob=base.miss_prob, joint_weights=base.joint_weights)
+
+    def _redraw_noise(self) -> None:
+        """A fresh detector-error draw on the clean training 2D, seeded by (seed, epoch) so resuming repeats it."""
+        rng = np.random.default_rng([self.cfg.train.seed, self.epoch])
+        fps = self.dataset.fps or 50.0
+        noisy = []
+        for seq, clean in zip(self.train_seqs, self._clean_2d):
+            w, h = seq.camera.res_w, seq.camera.res_h
+            pixels = image_coordinates(clean, w, h)
+            kps, _ = apply_noise(pixels, self.noise_model, rng, fps=fps, image_size=(w, h))
+            noisy.append(normalize_screen_coordinates(kps, w, h).astype(np.float32))
+        self.batches.set_keypoints(noisy)
 
     def describe(self) -> str:
         n_params = sum(p.numel() for p in self.model_eval.parameters())
@@ -202,6 +237,8 @@ class Trainer:
         return out
 
     def _train_epoch(self) -> dict[str, float]:
+        if self.noise_model is not None:
+            self._redraw_noise()
         self.model_train.train()
         if self.semi:
             self.traj_train.train()
