@@ -22,3 +22,19 @@ class CheckpointError(PoseliftError):
 
 class ConfigError(PoseliftError):
     """A configuration value or command-line option is invalid."""
+
+
+class VideoError(PoseliftError):
+    """A video file is missing, unreadable, corrupt or has no frames."""
+
+
+class KeypointFormatError(DataFormatError):
+    """A 2D keypoint file (COCO JSON, OpenPose, CSV, npz) or model output has the wrong layout."""
+
+
+class NoPersonError(PoseliftError):
+    """No person was found in the input."""
+
+
+class OutputError(PoseliftError):
+    """An output path cannot be written."""
