@@ -174,7 +174,30 @@ MPII_16 = Skeleton(
     joints_right=(2, 1, 0, 12, 11, 10),
 )
 
-SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M_32, H36M_17, COCO_17, HUMANEVA_15, MPII_16)}
+MEDIAPIPE_33 = Skeleton(
+    name="mediapipe33",
+    # MediaPipe Pose (BlazePose) landmark order; "left" is the person's left, as in COCO.
+    joint_names=(
+        "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+        "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right",
+        "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+        "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+        "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+        "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+    ),
+    # Rooted at the nose like COCO_17 (face joints chain outwards from it, shoulders hang off it,
+    # hips off the shoulders), so the subset of the 17 COCO joints has exactly COCO_17's parents;
+    # fingers hang off the wrists, heels and toes off the ankles.
+    parents=(-1, 0, 1, 2, 0, 4, 5, 3, 6, 0, 0,
+             0, 0, 11, 12, 13, 14, 15, 16, 15, 16, 15, 16,
+             11, 12, 23, 24, 25, 26, 27, 28, 27, 28),
+    joints_left=(1, 2, 3, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31),
+    joints_right=(4, 5, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32),
+)
+
+SKELETONS: dict[str, Skeleton] = {
+    s.name: s for s in (H36M_32, H36M_17, COCO_17, HUMANEVA_15, MPII_16, MEDIAPIPE_33)
+}
 
 
 def get_skeleton(name: str) -> Skeleton:
@@ -218,6 +241,9 @@ _RECIPES: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
         "head_top": ("head",),
     },
     ("h36m", "humaneva15"): {},
+    # Every COCO joint is a MediaPipe landmark of the same name and the same anatomical point,
+    # so the conversion is a pure selection of 17 of the 33 landmarks.
+    ("mediapipe33", "coco"): {},
 }
 
 

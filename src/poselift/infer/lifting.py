@@ -1,0 +1,171 @@
+"""Lift a tracked person's 2D keypoints to metric 3D in camera space.
+
+    Track2D (COCO-17 pixels) ─► normalise ─► temporal lifter ─► scale to height ─► trajectory ─► Poses3D
+
+Offline, every frame sees half the receptive field of past and future frames
+(edges padded by repeating the first/last frame, as VideoPose3D evaluates).
+In **causal** mode frame t uses only frames <= t: a causal model is used as it
+is; for a symmetric model the missing future is filled by repeating frame t,
+exactly what the offline edge padding does at the end of a sequence, so
+frame t's causal output equals the offline output of the video cut after t.
+:class:`StreamingLifter` does the same one frame at a time, for live input.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from poselift.errors import ConfigError
+from poselift.geometry.camera import normalize_screen_coordinates
+from poselift.infer.smoothing import OneEuroFilter, gaussian_smooth, one_euro_smooth
+from poselift.infer.trajectory import (DEFAULT_SUBJECT_HEIGHT_M, default_focal_length, estimate_trajectory,
+                                       scale_to_height)
+from poselift.infer.types import Poses3D, Track2D
+from poselift.models.predict import predict_sequence
+from poselift.models.temporal_conv import TemporalConvLifter, TemporalConvLifterStrided
+from poselift.skeleton import COCO_17, H36M_17
+
+__all__ = ["DEFAULT_MODEL", "LiftConfig", "StreamingLifter", "lift_track", "load_lifter_for_video"]
+
+#: The shipped model for detector-style COCO-17 input.
+DEFAULT_MODEL = "cmu_coco_rf81"
+_FLIP = (list(COCO_17.joints_left), list(COCO_17.joints_right), list(H36M_17.joints_left), list(H36M_17.joints_right))
+
+
+@dataclass
+class LiftConfig:
+    model: str = DEFAULT_MODEL  # a shipped model name (poselift models) or a .safetensors file
+    subject_height_m: float = DEFAULT_SUBJECT_HEIGHT_M
+    focal_length_px: float | None = None  # None: default_focal_length(width, height)
+    causal: bool = False  # frame t uses only frames <= t (streams)
+    smooth_sigma_frames: float = 0.0  # extra Gaussian smoothing of the pose (offline); One Euro when causal
+    trajectory_sigma_frames: float = 2.0  # smoothing of the per-frame root solution (offline); One Euro when causal
+    test_time_augmentation: bool = True  # average with the mirrored input
+
+
+def load_lifter_for_video(name_or_path: str) -> tuple[TemporalConvLifter, str]:
+    """A COCO-17 -> Human3.6M-17 lifter: a shipped model by name or a poselift ``.safetensors`` file."""
+    if name_or_path.endswith(".safetensors"):
+        from poselift.models.weights import load_model
+        model, _, meta = load_model(name_or_path)
+        layout = meta.get("keypoints_layout")
+        label = name_or_path
+    else:
+        from poselift.pretrained import load_pretrained
+        model, card = load_pretrained(name_or_path)
+        layout, label = card.input_layout, card.name
+    if model.config.num_joints_in != 17 or model.config.num_joints_out != 17 or (layout not in (None, "coco")):
+        raise ConfigError(f"model {label}: the video pipeline needs a COCO-17 -> Human3.6M-17 lifter, this one takes "
+                          f"{model.config.num_joints_in} {layout or ''} keypoints and gives {model.config.num_joints_out}")
+    return model.eval(), label
+
+
+def _strided_copy(model: TemporalConvLifter) -> TemporalConvLifterStrided:
+    strided = TemporalConvLifterStrided(model.config)
+    strided.load_state_dict(model.state_dict())
+    return strided.eval()
+
+
+def _lift_windows(strided: TemporalConvLifterStrided, windows: np.ndarray, tta: bool) -> np.ndarray:
+    """(N, RF, 17, 2) normalised windows -> (N, 17, 3) centre-frame poses (flip-averaged when ``tta``)."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(windows), 1024):
+            x = torch.from_numpy(np.ascontiguousarray(windows[i:i + 1024], dtype=np.float32))
+            y = strided(x)[:, 0]
+            if tta:
+                kl, kr, jl, jr = _FLIP
+                xf = x.clone()
+                xf[..., 0] *= -1
+                xf[:, :, kl + kr] = xf[:, :, kr + kl]
+                yf = strided(xf)[:, 0]
+                yf[..., 0] *= -1
+                yf[:, jl + jr] = yf[:, jr + jl]
+                y = (y + yf) / 2
+            out.append(y.numpy())
+    return np.concatenate(out) if out else np.zeros((0, 17, 3), np.float32)
+
+
+def _causal_windows(x: np.ndarray, receptive_field: int) -> np.ndarray:
+    """(T, 17, 2) -> (T, RF, 17, 2): for frame t, frames t-pad..t+pad with the past edge-padded and the
+    future replaced by frame t."""
+    t = x.shape[0]
+    pad = (receptive_field - 1) // 2
+    offsets = np.arange(-pad, pad + 1)
+    idx = np.clip(np.arange(t)[:, None] + np.minimum(offsets, 0)[None, :], 0, t - 1)
+    return x[idx]
+
+
+def lift_normalized(model: TemporalConvLifter, keypoints: np.ndarray, *, causal: bool = False,
+                    test_time_augmentation: bool = True) -> np.ndarray:
+    """(T, 17, 2) normalised COCO-17 -> (T, 17, 3) root-relative Human3.6M-17 (model units, metres)."""
+    if model.config.causal or not causal:
+        flip = _FLIP if test_time_augmentation else None
+        return predict_sequence(model, keypoints, causal=model.config.causal, flip=flip)
+    windows = _causal_windows(keypoints, model.receptive_field)
+    return _lift_windows(_strided_copy(model), windows, test_time_augmentation)
+
+
+def lift_track(track: Track2D, config: LiftConfig | None = None,
+               model: TemporalConvLifter | None = None, model_label: str | None = None) -> Poses3D:
+    """Lift one person's track to metric 3D with a trajectory (see module docstring)."""
+    cfg = config or LiftConfig()
+    if model is None:
+        model, model_label = load_lifter_for_video(cfg.model)
+    meta = track.meta
+    w, h = meta.width, meta.height
+    norm = normalize_screen_coordinates(track.keypoints.astype(np.float32), w, h).astype(np.float32)
+    rel = lift_normalized(model, norm, causal=cfg.causal, test_time_augmentation=cfg.test_time_augmentation)
+    rel = rel - rel[:, :1]
+    if cfg.smooth_sigma_frames > 0:
+        rel = (one_euro_smooth(rel, meta.fps) if cfg.causal else gaussian_smooth(rel, cfg.smooth_sigma_frames))
+    rel, factor = scale_to_height(rel, cfg.subject_height_m, track.valid if track.valid.any() else None)
+    focal = cfg.focal_length_px or default_focal_length(w, h)
+    # Interpolated frames (scores 0) still need a root: weigh their filled-in joints equally.
+    weights = np.where(track.detected[:, None], np.maximum(track.scores, 0.05), 1.0)
+    root = estimate_trajectory(rel, track.keypoints, weights, focal_length=focal, center=(w / 2, h / 2))
+    if cfg.trajectory_sigma_frames > 0:
+        root = one_euro_smooth(root, meta.fps, min_cutoff=0.5) if cfg.causal else gaussian_smooth(
+            root, cfg.trajectory_sigma_frames)
+    info = {"model": model_label, "receptive_field": model.receptive_field, "subject_height_m": cfg.subject_height_m,
+            "scale_factor": round(factor, 4), "focal_length_px": round(float(focal), 2),
+            "principal_point_px": [w / 2, h / 2], "causal": cfg.causal,
+            "smooth_sigma_frames": cfg.smooth_sigma_frames, "trajectory_sigma_frames": cfg.trajectory_sigma_frames,
+            "test_time_augmentation": cfg.test_time_augmentation}
+    return Poses3D(keypoints_3d=(rel + root[:, None]).astype(np.float32),
+                   keypoints_2d=track.keypoints.astype(np.float32), scores_2d=track.scores.astype(np.float32),
+                   valid=track.valid.copy(), detected=track.detected.copy(), fps=meta.fps, meta=meta, info=info)
+
+
+class StreamingLifter:
+    """Frame-by-frame causal lifting for live input (webcam, stream).
+
+    ``push(keypoints (17, 2) pixels)`` returns the root-relative pose (17, 3) of
+    that frame in model units (metres, before height scaling) using only the
+    frames pushed so far: the same numbers as :func:`lift_normalized` with
+    ``causal=True`` on the whole sequence. Optional One Euro smoothing.
+    """
+
+    def __init__(self, model: TemporalConvLifter, width: int, height: int, *, test_time_augmentation: bool = True,
+                 smoothing: OneEuroFilter | None = None) -> None:
+        self.width, self.height, self.tta, self.smoothing = width, height, test_time_augmentation, smoothing
+        self.rf = model.receptive_field
+        self.causal_model = model.config.causal
+        self._strided = _strided_copy(model)
+        self._past: deque[np.ndarray] = deque(maxlen=self.rf if self.causal_model else (self.rf + 1) // 2)
+
+    def push(self, keypoints: np.ndarray) -> np.ndarray:
+        x = normalize_screen_coordinates(np.asarray(keypoints, dtype=np.float32), self.width, self.height)
+        if not self._past:
+            self._past.extend([x] * self._past.maxlen)  # the first frame pads the past, like edge padding
+        else:
+            self._past.append(x)
+        past = np.stack(self._past)
+        window = past if self.causal_model else np.concatenate([past, np.repeat(past[-1:], self.rf - len(past), 0)])
+        y = _lift_windows(self._strided, window[None].astype(np.float32), self.tta)[0]
+        y = y - y[:1]
+        return self.smoothing(y) if self.smoothing is not None else y
