@@ -63,7 +63,7 @@ def _open(path: Path) -> cv2.VideoCapture:
         _, errors = _scan_packets(path)
         if "matches no streams" in errors:
             raise VideoError(f"{path} contains no video stream")
-        reason = f" (ffmpeg: {errors.splitlines()[0]})" if errors else ""
+        reason = f" (ffmpeg: {_main_error(errors)})" if errors else ""
         raise VideoError(f"cannot open {path} as a video: not a video file, or corrupt or truncated{reason}")
     return cap
 
@@ -90,6 +90,15 @@ def _scan_packets(path: Path) -> tuple[int | None, str]:
     if proc.returncode != 0 or not counts:
         return None, errors
     return int(counts[-1]), errors
+
+
+def _main_error(errors: str) -> str:
+    """The most telling of ffmpeg's error lines: the demuxer's verdict if there is one."""
+    lines = errors.splitlines()
+    for line in lines:
+        if "partial file" in line or "moov atom" in line:
+            return line
+    return lines[0] if lines else ""
 
 
 def _count_by_decoding(path: Path) -> int:
@@ -143,7 +152,7 @@ def probe_video(path: str | Path, fps: float | None = None) -> VideoMeta:
         if header_count > 0 and decoded < header_count:
             raise VideoError(
                 f"{path} is truncated or corrupt: its header lists {header_count} frames but only "
-                f"{decoded} can be decoded (ffmpeg: {errors.splitlines()[0]})"
+                f"{decoded} can be decoded (ffmpeg: {_main_error(errors)})"
             )
         num_frames = decoded
     elif packets:
