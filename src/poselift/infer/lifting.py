@@ -45,6 +45,7 @@ class LiftConfig:
     smooth_sigma_frames: float = 0.0  # extra Gaussian smoothing of the pose (offline); One Euro when causal
     trajectory_sigma_frames: float = 2.0  # smoothing of the per-frame root solution (offline); One Euro when causal
     test_time_augmentation: bool = True  # average with the mirrored input
+    model_fps: float | None = 50.0  # resample the 2D to the rate the model was trained at (None: as recorded)
 
 
 def load_lifter_for_video(name_or_path: str) -> tuple[TemporalConvLifter, str]:
@@ -110,6 +111,16 @@ def lift_normalized(model: TemporalConvLifter, keypoints: np.ndarray, *, causal:
     return _lift_windows(_strided_copy(model), windows, test_time_augmentation)
 
 
+def _resample(x: np.ndarray, src_fps: float, dst_fps: float, num_out: int | None = None) -> np.ndarray:
+    """Linear resampling of (T, ...) frames recorded at ``src_fps`` onto a ``dst_fps`` grid from t = 0."""
+    t_src = np.arange(x.shape[0]) / src_fps
+    n = num_out if num_out is not None else int(np.floor(t_src[-1] * dst_fps + 1e-9)) + 1
+    t_dst = np.minimum(np.arange(n) / dst_fps, t_src[-1])
+    flat = x.reshape(x.shape[0], -1)
+    out = np.stack([np.interp(t_dst, t_src, flat[:, i]) for i in range(flat.shape[1])], axis=1)
+    return out.reshape((n,) + x.shape[1:]).astype(x.dtype)
+
+
 def lift_track(track: Track2D, config: LiftConfig | None = None,
                model: TemporalConvLifter | None = None, model_label: str | None = None) -> Poses3D:
     """Lift one person's track to metric 3D with a trajectory (see module docstring)."""
@@ -119,7 +130,17 @@ def lift_track(track: Track2D, config: LiftConfig | None = None,
     meta = track.meta
     w, h = meta.width, meta.height
     norm = normalize_screen_coordinates(track.keypoints.astype(np.float32), w, h).astype(np.float32)
-    rel = lift_normalized(model, norm, causal=cfg.causal, test_time_augmentation=cfg.test_time_augmentation)
+    # A temporal model learnt motion at its training frame rate: at 30 fps a step covers 1.7x the motion
+    # it saw at 50 fps. Resample the 2D to the model's rate, lift, and sample the result back at the video's
+    # frame times. Not in causal mode, where interpolating needs the next frame.
+    resample = (cfg.model_fps is not None and not cfg.causal and len(norm) > 1
+                and abs(meta.fps - cfg.model_fps) > 0.01 * cfg.model_fps)
+    if resample:
+        lifted = lift_normalized(model, _resample(norm, meta.fps, cfg.model_fps), causal=False,
+                                 test_time_augmentation=cfg.test_time_augmentation)
+        rel = _resample(lifted, cfg.model_fps, meta.fps, len(norm))
+    else:
+        rel = lift_normalized(model, norm, causal=cfg.causal, test_time_augmentation=cfg.test_time_augmentation)
     rel = rel - rel[:, :1]
     if cfg.smooth_sigma_frames > 0:
         rel = (one_euro_smooth(rel, meta.fps) if cfg.causal else gaussian_smooth(rel, cfg.smooth_sigma_frames))
@@ -135,7 +156,8 @@ def lift_track(track: Track2D, config: LiftConfig | None = None,
             "scale_factor": round(factor, 4), "focal_length_px": round(float(focal), 2),
             "principal_point_px": [w / 2, h / 2], "causal": cfg.causal,
             "smooth_sigma_frames": cfg.smooth_sigma_frames, "trajectory_sigma_frames": cfg.trajectory_sigma_frames,
-            "test_time_augmentation": cfg.test_time_augmentation}
+            "test_time_augmentation": cfg.test_time_augmentation,
+            "lifted_at_fps": cfg.model_fps if resample else meta.fps}
     return Poses3D(keypoints_3d=(rel + root[:, None]).astype(np.float32),
                    keypoints_2d=track.keypoints.astype(np.float32), scores_2d=track.scores.astype(np.float32),
                    valid=track.valid.copy(), detected=track.detected.copy(), fps=meta.fps, meta=meta, info=info)
