@@ -145,22 +145,17 @@ def _browser() -> str | None:
     return None
 
 
-def _chromium(browser: str, tmp: Path, url: str, *, screenshot: Path | None = None) -> str:
-    """One headless launch: take a screenshot or return the DOM after the page ran."""
-    profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
+def _chromium_args(browser: str, profile: Path, url: str, screenshot: Path | None) -> list[str]:
+    """One headless launch: a screenshot, or (``screenshot=None``) the DOM printed after the page ran."""
     args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
             "--window-size=800,600", "--virtual-time-budget=3000"]
-    args += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
-    proc = subprocess.run(args + [url], capture_output=True, text=True, timeout=90)
-    if proc.returncode != 0 or (screenshot and not screenshot.exists()):
-        pytest.fail(f"{browser} failed (rc {proc.returncode}): {proc.stderr[-2000:]}")
-    return proc.stdout
+    return args + ([f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]) + [url]
 
 
 @pytest.fixture(scope="module")
 def browser_runs(tmp_path_factory):
-    """Four launches on one 60-frame page: three screenshots and one DOM dump."""
+    """Four launches on one 60-frame page, run side by side: three screenshots and one DOM dump."""
     browser = _browser()
     if browser is None:
         pytest.skip(f"no headless browser found (looked for {', '.join(BROWSERS)})")
@@ -171,14 +166,30 @@ def browser_runs(tmp_path_factory):
     valid[55:] = False  # held frames after the last detection
     page = write_html_viewer(_poses(_swinging_person(60), valid), tmp / "viewer.html")
     url = page.resolve().as_uri()
-    shots = {}
-    for name, frag in (("front", "frame=0&azimuth=0&elevation=10&play=0"),
-                       ("raised", "frame=30&azimuth=0&elevation=10&play=0"),
-                       ("back", "frame=0&azimuth=180&elevation=10&play=0")):
-        png = tmp / f"{name}.png"
-        _chromium(browser, tmp, f"{url}#{frag}", screenshot=png)
-        shots[name] = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)
-    dom = _chromium(browser, tmp, f"{url}#frame=57&azimuth=0&elevation=10&play=0")
+    runs = {"front": "frame=0&azimuth=0&elevation=10&play=0",
+            "raised": "frame=30&azimuth=0&elevation=10&play=0",
+            "back": "frame=0&azimuth=180&elevation=10&play=0",
+            "dom": "frame=57&azimuth=0&elevation=10&play=0"}
+    procs = {}
+    for name, frag in runs.items():
+        png = None if name == "dom" else tmp / f"{name}.png"
+        args = _chromium_args(browser, tmp / f"profile-{name}", f"{url}#{frag}", png)
+        procs[name] = (subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), png)
+    shots, dom = {}, ""
+    try:
+        for name, (proc, png) in procs.items():
+            out, err = proc.communicate(timeout=90)
+            if proc.returncode != 0 or (png is not None and not png.exists()):
+                pytest.fail(f"{browser} ({name}) failed with exit code {proc.returncode}: {err[-2000:]}")
+            if png is None:
+                dom = out
+            else:
+                shots[name] = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)
+    finally:
+        for proc, _ in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     return shots, dom
 
 
