@@ -111,7 +111,7 @@ def read_keypoints_csv(path: str | Path, *, video_meta: VideoMeta | None = None,
         if person is not None:
             frames[t].append(person)
     return make_detections(path, frames, source=f"csv {path.name}", video_meta=video_meta, fps=fps, width=width,
-                           height=height, fmt_name="CSV keypoint")
+                           height=height, fmt_name="CSV")
 
 
 def _float(path: Path, line: int, column: str, text: str) -> float:
@@ -136,23 +136,33 @@ def _int(path: Path, line: int, column: str, text: str) -> int | None:
     return int(value)
 
 
-def _num(value) -> str:
-    """Shortest text that reads back to the same float32."""
-    return np.format_float_positional(np.float32(value), unique=True, trim="-")
+def _numbers(values: np.ndarray) -> np.ndarray:
+    """Text of float32 ``values`` (any shape) that reads back to the same float32: 7 digits, 9 where needed."""
+    v = np.asarray(values, dtype=np.float32)
+    text = np.char.mod("%.7g", v.astype(np.float64)).astype("<U24")
+    inexact = text.astype(np.float32) != v  # 9 significant digits always round-trip a float32
+    text[inexact] = np.char.mod("%.9g", v[inexact].astype(np.float64))
+    return text
 
 
 def write_keypoints_csv(detections: Detections, path: str | Path) -> Path:
     """Write ``detections`` in the CSV layout above (atomically); frames with nobody get a marker row."""
+    people = [(t, p) for t, frame in enumerate(detections.frames) for p in frame]
+    joints = _numbers(np.stack([np.concatenate([p.keypoints, p.scores[:, None]], axis=1).reshape(51)
+                                for _, p in people]) if people else np.zeros((0, 51)))
+    boxes = _numbers(np.stack([np.zeros(4) if p.box is None else np.asarray(p.box).reshape(4) for _, p in people])
+                     if people else np.zeros((0, 4)))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     empty = [""] * (len(CSV_COLUMNS) - 1)
-    for t, people in enumerate(detections.frames):
-        if not people:
+    rows = iter(range(len(people)))
+    for t, frame in enumerate(detections.frames):
+        if not frame:
             writer.writerow([t, *empty])
-        for p in people:
-            joints = [_num(v) for j in range(17) for v in (p.keypoints[j, 0], p.keypoints[j, 1], p.scores[j])]
-            box = [""] * 4 if p.box is None else [_num(v) for v in np.asarray(p.box).reshape(4)]
-            writer.writerow([t, "" if p.track_id is None else p.track_id, *joints,
-                             "" if p.score is None else repr(float(p.score)), *box])
+        for p in frame:
+            i = next(rows)
+            writer.writerow([t, "" if p.track_id is None else p.track_id, *joints[i],
+                             "" if p.score is None else repr(float(p.score)),
+                             *([""] * 4 if p.box is None else boxes[i])])
     return atomic_write_text(path, out.getvalue())

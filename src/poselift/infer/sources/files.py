@@ -34,8 +34,6 @@ from poselift.infer.types import Detections, PersonDetection, VideoMeta
 
 __all__ = ["detect_format", "load_keypoints", "make_detections", "make_person", "natural_key", "read_json"]
 
-FORMATS = ("coco-json", "openpose", "npz", "csv")
-
 
 def detect_format(path: str | Path) -> str:
     """The keypoint format of ``path``: one of ``"coco-json"``, ``"openpose"``, ``"npz"``, ``"csv"``."""
@@ -135,7 +133,7 @@ def _positive(value, option: str, kind: type):
 def make_detections(path: Path, frames: list[list[PersonDetection]], *, source: str,
                     video_meta: VideoMeta | None, fps: float | None, width: int | None, height: int | None,
                     file_size: tuple[int, int] | None = None, file_fps: float | None = None,
-                    fmt_name: str = "keypoint") -> Detections:
+                    fmt_name: str = "these") -> Detections:
     """Attach the video metadata to a reader's frames.
 
     Precedence: ``video_meta`` (the video itself) over the ``width``/``height``/
@@ -158,10 +156,10 @@ def make_detections(path: Path, frames: list[list[PersonDetection]], *, source: 
     f = fps if fps is not None else file_fps
     missing = [name for name, value in (("width", w), ("height", h), ("fps", f)) if value is None]
     if missing:
+        what = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
         raise ConfigError(
-            f"{path}: {fmt_name} files do not record the video's {' and '.join(missing)}; pass the video the "
-            f"keypoints belong to, or the option{'s' if len(missing) > 1 else ''} "
-            + ", ".join(f"{m}=..." for m in missing))
+            f"{path}: {fmt_name} keypoints do not record the video's {what}; pass the video the keypoints "
+            f"belong to, or the option{'s' if len(missing) > 1 else ''} " + ", ".join(f"{m}=..." for m in missing))
     meta = VideoMeta(width=_positive(w, "width", int), height=_positive(h, "height", int),
                      fps=_positive(f, "fps", float), num_frames=len(frames), name=path.name)
     return Detections(frames, meta, source)

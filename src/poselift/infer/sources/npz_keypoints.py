@@ -110,7 +110,8 @@ def read_poselift_npz(path: str | Path, *, video_meta: VideoMeta | None = None, 
     except DataFormatError as exc:
         raise KeypointFormatError(str(exc)) from None
     kp = entries["keypoints_2d"]
-    if not isinstance(kp, np.ndarray) or kp.ndim != 3 or kp.shape[1:] != (17, 2) or not np.issubdtype(kp.dtype, np.number):
+    if not (isinstance(kp, np.ndarray) and kp.ndim == 3 and kp.shape[1:] == (17, 2)
+            and np.issubdtype(kp.dtype, np.number)):
         desc = f"shape {kp.shape}" if isinstance(kp, np.ndarray) else type(kp).__name__
         raise KeypointFormatError(f"{path}: keypoints_2d has {desc}, expected (T, 17, 2) (COCO-17 keypoints)")
     t_len = kp.shape[0]
@@ -124,7 +125,7 @@ def read_poselift_npz(path: str | Path, *, video_meta: VideoMeta | None = None, 
     size = [_scalar(path, entries, k) for k in ("width", "height")]
     return make_detections(path, frames, source=f"poselift-npz {path.name}", video_meta=video_meta, fps=fps,
                            width=width, height=height, file_size=None if None in size else tuple(size),
-                           file_fps=_scalar(path, entries, "fps"), fmt_name="this poselift .npz")
+                           file_fps=_scalar(path, entries, "fps"), fmt_name="these poselift .npz")
 
 
 def _optional(path: Path, entries: dict, key: str, shape: tuple[int, ...], default: np.ndarray) -> np.ndarray:

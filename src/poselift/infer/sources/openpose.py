@@ -90,7 +90,7 @@ def read_openpose_folder(folder: str | Path, *, video_meta: VideoMeta | None = N
         frames[t] = _read_frame(p, models)
     source = f"openpose {folder.name} ({', '.join(sorted(models)) or 'no people'})"
     return make_detections(folder, frames, source=source, video_meta=video_meta, fps=fps, width=width,
-                           height=height, fmt_name="OpenPose JSON")
+                           height=height, fmt_name="OpenPose")
 
 
 def _frame_number(path: Path) -> int | None:
