@@ -168,3 +168,21 @@ def test_missing_onnxruntime_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes "import onnxruntime" fail
     with pytest.raises(ConfigError, match=r"pip install poselift\[onnx\]"):
         OnnxTopDown(tmp_path / "any.onnx")
+
+
+def test_detect_video_follows_the_person_from_frame_to_frame(tmp_path):
+    from poselift.infer.sources.onnx_topdown import detect_video_topdown
+    from poselift.infer.types import VideoMeta
+
+    meta = VideoMeta(200, 160, 25.0, 6, "dots")
+    dots = [(40 + 20 * i, 50 + 10 * i) for i in range(6)]
+    frames = []
+    for x, y in dots:
+        f = np.zeros((160, 200, 3), np.uint8)
+        f[y - 5:y + 6, x - 5:x + 6] = 255  # big enough to survive the whole-frame crop's 5x shrink
+        frames.append(f)
+    det = detect_video_topdown(_profile_model(tmp_path), iter(frames), meta, progress=False, min_score=0.0)
+    assert det.num_frames == 6 and det.source == "onnx top-down profile.onnx"
+    for frame, dot in zip(det.frames, dots):
+        assert len(frame) == 1
+        np.testing.assert_allclose(frame[0].keypoints, np.tile(dot, (17, 1)), atol=1.5)

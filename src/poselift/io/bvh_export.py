@@ -226,7 +226,7 @@ def _hierarchy_lines(offsets: np.ndarray) -> list[str]:
 
 
 def _vec(v: np.ndarray) -> str:
-    return " ".join(f"{x:.6f}" for x in v)
+    return " ".join(f"{x:.6f}" for x in np.round(v, 6) + 0.0)  # + 0.0: no "-0.000000"
 
 
 def write_bvh(poses: Poses3D, path: str | Path, *, rest_pose: np.ndarray | None = None,
@@ -268,7 +268,7 @@ def write_bvh(poses: Poses3D, path: str | Path, *, rest_pose: np.ndarray | None 
     for j in range(H36M_17.num_joints):
         angles = np.degrees(matrix_to_euler(local[:, j], _ORDERS[j]))
         columns.append(np.unwrap(angles, period=360.0, axis=0))
-    values = np.concatenate(columns, axis=1)
+    values = np.round(np.concatenate(columns, axis=1), 6) + 0.0  # + 0.0: no "-0.000000"
 
     lines = _hierarchy_lines(offsets)
     lines += ["MOTION", f"Frames: {t}", f"Frame Time: {1.0 / rate:.8f}"]

@@ -104,6 +104,8 @@ def _finite_only(obj: Any) -> Any:
         return {str(k): _finite_only(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_finite_only(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite_only(obj.tolist())
     if isinstance(obj, (float, np.floating)) and not math.isfinite(obj):
         return None
     return obj
