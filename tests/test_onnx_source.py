@@ -183,6 +183,8 @@ def test_detect_video_follows_the_person_from_frame_to_frame(tmp_path):
         frames.append(f)
     det = detect_video_topdown(_profile_model(tmp_path), iter(frames), meta, progress=False, min_score=0.0)
     assert det.num_frames == 6 and det.source == "onnx top-down profile.onnx"
-    for frame, dot in zip(det.frames, dots):
+    for t, (frame, dot) in enumerate(zip(det.frames, dots)):
         assert len(frame) == 1
-        np.testing.assert_allclose(frame[0].keypoints, np.tile(dot, (17, 1)), atol=1.5)
+        # frame 0 is searched in the whole frame: one SimCC bin is 250 / 48 / K = 2.6 px there; later frames
+        # use the previous keypoints' box, where a bin is under a pixel
+        np.testing.assert_allclose(frame[0].keypoints, np.tile(dot, (17, 1)), atol=2.7 if t == 0 else 1.0)
