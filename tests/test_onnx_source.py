@@ -175,12 +175,12 @@ def test_detect_video_follows_the_person_from_frame_to_frame(tmp_path):
     from poselift.infer.types import VideoMeta
 
     meta = VideoMeta(200, 160, 25.0, 6, "dots")
-    dots = [(40 + 20 * i, 50 + 10 * i) for i in range(6)]
+    dots = [(40 + 3 * i, 50 + 2 * i) for i in range(6)]  # a few pixels per frame, as a person moves
+    yy, xx = np.mgrid[:160, :200]
     frames = []
-    for x, y in dots:
-        f = np.zeros((160, 200, 3), np.uint8)
-        f[y - 5:y + 6, x - 5:x + 6] = 255  # big enough to survive the whole-frame crop's 5x shrink
-        frames.append(f)
+    for x, y in dots:  # a peaked blob: wide enough to survive the whole-frame crop's 5x shrink
+        blob = 255 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0 ** 2))
+        frames.append(np.repeat(blob[..., None], 3, axis=2).astype(np.uint8))
     det = detect_video_topdown(_profile_model(tmp_path), iter(frames), meta, progress=False, min_score=0.0)
     assert det.num_frames == 6 and det.source == "onnx top-down profile.onnx"
     for t, (frame, dot) in enumerate(zip(det.frames, dots)):
