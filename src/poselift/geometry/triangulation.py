@@ -27,7 +27,8 @@ import numpy as np
 __all__ = ["RobustTriangulation", "reprojection_errors", "triangulate_dlt", "triangulate_robust"]
 
 
-def _check(points_2d: np.ndarray, projections: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check(points_2d: np.ndarray, projections: np.ndarray,
+           weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pts = np.asarray(points_2d, dtype=np.float64)
     P = np.asarray(projections, dtype=np.float64)
     if pts.ndim != 3 or pts.shape[-1] != 2:
@@ -117,7 +118,8 @@ class RobustTriangulation:
 
     points: np.ndarray  # (N, 3); NaN where no consistent set of >= min_views views was found
     views_used: np.ndarray  # (C, N) bool: the views the point rests on (all False where NaN)
-    errors: np.ndarray  # (C, N) reprojection error of the final point in every observing view (rejected ones too); NaN where no point
+    # (C, N) reprojection error of the final point in every observing view, rejected ones too; NaN where no point
+    errors: np.ndarray
 
     @property
     def num_views(self) -> np.ndarray:
