@@ -122,7 +122,7 @@ def test_bone_counts_and_children_by_hand():
 
 def test_lookup_and_errors():
     assert get_skeleton("h36m") is H36M_17
-    assert set(SKELETONS) == {"h36m32", "h36m", "coco", "humaneva15", "mpii"}
+    assert set(SKELETONS) == {"h36m32", "h36m", "coco", "humaneva15", "mpii", "mediapipe33"}
     with pytest.raises(PoseliftError, match="nope"):
         get_skeleton("nope")
     assert skeleton_for_joint_count(17) is H36M_17

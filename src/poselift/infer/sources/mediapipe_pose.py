@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from poselift.errors import ConfigError, KeypointFormatError, VideoError
 from poselift.infer.types import Detections, PersonDetection, VideoMeta
+from poselift.io.video import probe_video, read_frames
 from poselift.skeleton import COCO_17, MEDIAPIPE_33, conversion_matrix
 
 __all__ = ["OFFLINE_MODEL_COMPLEXITY", "MediaPipePose", "landmarks_to_coco"]
@@ -64,39 +65,6 @@ def landmarks_to_coco(landmarks: Sequence[_Landmark], width: int, height: int) -
         keypoints=(_TO_COCO @ xy).astype(np.float32),
         scores=(_TO_COCO @ vis).astype(np.float32),
     )
-
-
-def _read_video_cv2(path: Path) -> tuple[VideoMeta, Iterator[np.ndarray]]:
-    """The video's metadata and an iterator over its frames as RGB uint8 (H, W, 3).
-
-    A stand-in for ``poselift.io.video`` with OpenCV's reader.
-    """
-    import cv2  # only needed here; OpenCV comes with mediapipe
-
-    if not path.is_file():
-        raise VideoError(f"video file {path} does not exist")
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise VideoError(f"cannot open video {path}: not a video file OpenCV can read")
-    meta = VideoMeta(
-        width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-        height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-        fps=float(cap.get(cv2.CAP_PROP_FPS)),
-        num_frames=max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0),
-        name=path.name,
-    )
-
-    def frames() -> Iterator[np.ndarray]:
-        try:
-            while True:
-                ok, bgr = cap.read()
-                if not ok:
-                    return
-                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        finally:
-            cap.release()
-
-    return meta, frames()
 
 
 class MediaPipePose:
@@ -137,8 +105,6 @@ class MediaPipePose:
 
     def _fresh_graph(self) -> Any:
         if self._graph is None:
-            # C++ info/warning logs (TFLite delegate, feedback tensors) would interleave with the progress bar.
-            os.environ.setdefault("GLOG_minloglevel", "2")
             from mediapipe.python.solutions import pose as mp_pose  # slow import: only when detecting
 
             self._graph = mp_pose.Pose(
@@ -164,30 +130,30 @@ class MediaPipePose:
         expected = (meta.height, meta.width, 3)
         out: list[list[PersonDetection]] = []
         bar = tqdm(frames, total=meta.num_frames or None, desc="detect 2D", unit="frame", disable=not progress)
-        for t, frame in enumerate(bar):
-            frame = np.asarray(frame)
-            if frame.shape != expected or frame.dtype != np.uint8:
-                raise VideoError(
-                    f"{meta.name or 'video'}: frame {t} is {frame.dtype} of shape {frame.shape}; "
-                    f"expected RGB uint8 of shape {expected}"
-                )
-            result = graph.process(np.ascontiguousarray(frame))
-            if result.pose_landmarks is None:
-                out.append([])
-            else:
-                out.append([landmarks_to_coco(result.pose_landmarks.landmark, meta.width, meta.height)])
-        bar.close()
+        with bar:
+            for t, frame in enumerate(bar):
+                frame = np.asarray(frame)
+                if frame.shape != expected or frame.dtype != np.uint8:
+                    raise VideoError(
+                        f"{meta.name or 'video'}: frame {t} is {frame.dtype} of shape {frame.shape}; "
+                        f"expected RGB uint8 of shape {expected}"
+                    )
+                result = graph.process(np.ascontiguousarray(frame))
+                if result.pose_landmarks is None:
+                    out.append([])
+                else:
+                    out.append([landmarks_to_coco(result.pose_landmarks.landmark, meta.width, meta.height)])
         if len(out) != meta.num_frames:
             meta = dataclasses.replace(meta, num_frames=len(out))
         return Detections(frames=out, meta=meta, source=self.source)
 
-    def detect_video(self, path: str | os.PathLike[str], progress: bool = True) -> Detections:
-        """Read a video file and detect the person in every frame."""
-        meta, frames = _read_video_cv2(Path(path))
-        detections = self.detect_frames(frames, meta, progress=progress)
-        if detections.num_frames == 0:
-            raise VideoError(f"video {path} has no readable frames")
-        return detections
+    def detect_video(self, path: str | os.PathLike[str], progress: bool = True, fps: float | None = None) -> Detections:
+        """Read a video file and detect the person in every frame.
+
+        ``fps`` overrides the file's frame rate (see :func:`poselift.io.video.probe_video`).
+        """
+        meta = probe_video(Path(path), fps=fps)
+        return self.detect_frames(read_frames(Path(path)), meta, progress=progress)
 
     def close(self) -> None:
         if self._graph is not None:
