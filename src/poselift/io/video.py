@@ -62,7 +62,7 @@ def _open(path: Path) -> cv2.VideoCapture:
         cap.release()
         _, errors = _scan_packets(path)
         if "matches no streams" in errors:
-            raise VideoError(f"{path} contains no video stream")
+            raise VideoError(f"{path} contains no readable video stream (audio only, or a damaged header)")
         reason = f" (ffmpeg: {_main_error(errors)})" if errors else ""
         raise VideoError(f"cannot open {path} as a video: not a video file, or corrupt or truncated{reason}")
     return cap
@@ -220,13 +220,23 @@ def _umask() -> int:
     return mask
 
 
+def _output_error(path: Path, err: OSError) -> OutputError:
+    """One-line reason why ``path`` cannot be written."""
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return OutputError(f"cannot write {path}: {ancestor} is a file, not a folder")
+    return OutputError(f"cannot write {path}: folder {path.parent} is not writable ({err.strerror or err})")
+
+
 def _make_temp(path: Path) -> Path:
     """An empty temporary file beside ``path`` (same suffix so ffmpeg picks the same container)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     except OSError as err:
-        raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
+        raise _output_error(path, err) from None
     os.close(fd)
     return Path(tmp)
 
@@ -397,17 +407,21 @@ class GifWriter:
         if not self._frames:
             raise OutputError(f"no frames were written to {self.path}")
         first, rest = self._frames[0], self._frames[1:]
+        # GIF delays are whole 1/100 s: alternate e.g. 70 and 60 ms so the
+        # playback time stays right (1/15 s frames would all round to 60 ms).
+        ends = np.round(np.arange(len(self._frames) + 1) * self.duration_ms / 10.0) * 10
+        durations = [int(d) for d in np.diff(ends)]
 
         def save(tmp: str) -> None:
             first.save(
                 tmp, format="GIF", save_all=True, append_images=rest,
-                duration=round(self.duration_ms), loop=0, disposal=1,
+                duration=durations, loop=0, disposal=1,
             )  # fmt: skip
 
         try:
             return atomic_write(self.path, save)
         except OSError as err:
-            raise OutputError(f"cannot write {self.path}: {err.strerror or err}") from None
+            raise _output_error(self.path, err) from None
 
 
 def write_gif(

@@ -26,12 +26,14 @@ __all__ = [
     "LEFT_COLOR",
     "RIGHT_COLOR",
     "OrbitCamera",
+    "SHIFT",
     "SIDE_COLORS",
     "draw_label",
     "draw_skeleton_2d",
     "joint_sides",
     "mix",
     "sided_bones",
+    "to_fixed",
 ]
 
 LEFT_COLOR = (40, 160, 255)  # blue
@@ -42,8 +44,8 @@ LOW_CONFIDENCE_COLOR = (128, 128, 128)
 
 # cv2 drawing takes fixed-point coordinates; 4 fractional bits keep sub-pixel
 # positions so slow motion does not jitter by whole pixels.
-_SHIFT = 4
-_ONE = 1 << _SHIFT
+SHIFT = 4
+_ONE = 1 << SHIFT
 
 
 def mix(color: tuple[int, int, int], other: tuple[int, int, int], weight: float) -> tuple[int, int, int]:
@@ -65,7 +67,8 @@ def sided_bones(skeleton: Skeleton, extra: tuple[tuple[int, int], ...] = ()) -> 
     return out
 
 
-def _fixed(point: np.ndarray) -> tuple[int, int]:
+def to_fixed(point: np.ndarray) -> tuple[int, int]:
+    """(2,) pixel coordinates as the fixed-point ints cv2 drawing takes with ``shift=SHIFT``."""
     return int(round(float(point[0]) * _ONE)), int(round(float(point[1]) * _ONE))
 
 
@@ -102,13 +105,13 @@ def draw_skeleton_2d(
             continue
         conf = min(s[a], s[b])
         color = mix(SIDE_COLORS[side], LOW_CONFIDENCE_COLOR, 0.35 + 0.65 * conf)
-        cv2.line(image, _fixed(points[a]), _fixed(points[b]), color, thickness, cv2.LINE_AA, _SHIFT)
+        cv2.line(image, to_fixed(points[a]), to_fixed(points[b]), color, thickness, cv2.LINE_AA, SHIFT)
     for j in range(num):
         if not finite[j]:
             continue
         color = mix(SIDE_COLORS[int(joint_sides[j])], LOW_CONFIDENCE_COLOR, 0.35 + 0.65 * s[j])
         r = radius * (1.0 + 2.0 * s[j]) / 3.0
-        cv2.circle(image, _fixed(points[j]), max(1, int(round(r * _ONE))), color, -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(image, to_fixed(points[j]), max(1, int(round(r * _ONE))), color, -1, cv2.LINE_AA, SHIFT)
 
 
 def joint_sides(skeleton: Skeleton) -> np.ndarray:
