@@ -19,8 +19,10 @@ person facing the camera, the left shoulder is on the image's right.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +42,38 @@ OFFLINE_MODEL_COMPLEXITY = 1
 
 # (17, 33) weights: COCO joint = weighted mean of MediaPipe landmarks (a selection today).
 _TO_COCO = conversion_matrix(MEDIAPIPE_33, COCO_17)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence MediaPipe's C++ (glog/TFLite) start-up chatter on file descriptor 2.
+
+    Python-level logging cannot reach it and GLOG_minloglevel is read too early,
+    so fd 2 is pointed at /dev/null while the graph runs; the yielded stream
+    still reaches the real stderr (for the progress bar). POSELIFT_VERBOSE=1
+    keeps everything.
+    """
+    if os.environ.get("POSELIFT_VERBOSE") or not hasattr(sys.stderr, "fileno"):
+        yield sys.stderr
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (OSError, ValueError):  # a captured / replaced stderr without a descriptor
+        yield sys.stderr
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    stream = os.fdopen(os.dup(saved), "w", buffering=1)
+    try:
+        yield stream
+    finally:
+        stream.flush()
+        stream.close()
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
 
 
 class _Landmark(Protocol):
@@ -126,10 +160,15 @@ class MediaPipePose:
         frame count differs from ``meta.num_frames`` (containers often misreport
         it), the returned meta has the count actually read.
         """
+        with _quiet_native_stderr() as stderr:
+            return self._detect(frames, meta, progress, stderr)
+
+    def _detect(self, frames: Iterable[np.ndarray], meta: VideoMeta, progress: bool, stderr) -> Detections:
         graph = self._fresh_graph()
         expected = (meta.height, meta.width, 3)
         out: list[list[PersonDetection]] = []
-        bar = tqdm(frames, total=meta.num_frames or None, desc="detect 2D", unit="frame", disable=not progress)
+        bar = tqdm(frames, total=meta.num_frames or None, desc="detect 2D", unit="frame", disable=not progress,
+                   file=stderr)
         with bar:
             for t, frame in enumerate(bar):
                 frame = np.asarray(frame)
