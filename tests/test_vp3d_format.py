@@ -302,13 +302,16 @@ def test_legacy_numpy1_pickles_with_scalars_load(tmp_path):
             "keypoints_symmetry": [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]],
             "video_metadata": {"v.mp4": {"w": np.int64(640), "h": np.float64(480.0)}}}
     pos = {"v.mp4": {"custom": [np.full((3, 17, 2), 7.5, dtype=np.float32)]}}
-    members = {}
-    for name, obj in (("positions_2d", pos), ("metadata", meta)):
-        raw = _npy_object_bytes(obj)
-        assert b"numpy._core.multiarray" in raw
-        members[name] = raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
-    p = _write_npz(tmp_path / "legacy.npz", members)
-    back, m = load_positions_2d(p)
-    assert m["num_joints"] == 17
-    assert m["video_metadata"]["v.mp4"]["w"] == 640 and m["video_metadata"]["v.mp4"]["h"] == 480.0
-    np.testing.assert_array_equal(back["v.mp4"]["custom"][0], pos["v.mp4"]["custom"][0])
+    # whichever NumPy runs the test, write both spellings: NumPy 1.x's and NumPy 2's module path
+    for spelling in (b"numpy.core.multiarray", b"numpy._core.multiarray"):
+        members = {}
+        for name, obj in (("positions_2d", pos), ("metadata", meta)):
+            raw = _npy_object_bytes(obj)
+            assert b"numpy._core.multiarray" in raw or b"numpy.core.multiarray" in raw
+            members[name] = raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray").replace(
+                b"numpy.core.multiarray", spelling)
+        p = _write_npz(tmp_path / "legacy.npz", members)
+        back, m = load_positions_2d(p)
+        assert m["num_joints"] == 17
+        assert m["video_metadata"]["v.mp4"]["w"] == 640 and m["video_metadata"]["v.mp4"]["h"] == 480.0
+        np.testing.assert_array_equal(back["v.mp4"]["custom"][0], pos["v.mp4"]["custom"][0])
