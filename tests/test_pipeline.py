@@ -128,6 +128,19 @@ def test_bad_inputs_give_one_error_and_write_nothing(walk, tmp_path, capsys):
     assert main(["infer", str(tmp_path / "missing.mp4"), "--out", str(out), "--no-progress"]) == 2
     assert "missing.mp4" in capsys.readouterr().err
 
+    import subprocess
+
+    import imageio_ffmpeg
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    zero, audio = tmp_path / "zero_frames.mp4", tmp_path / "audio_only.mp4"
+    subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=black:s=64x48:r=25",
+                    "-frames:v", "0", "-c:v", "libx264", str(zero)], check=True)
+    subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=0.5",
+                    str(audio)], check=True)
+    for video in (zero, audio):
+        assert main(["infer", str(video), "--out", str(out), "--no-progress"]) == 2
+        assert video.name in capsys.readouterr().err
+
     blank = _write_video(tmp_path / "blank.mp4", [np.full((120, 160, 3), 90, np.uint8)] * 8)
     assert main(["infer", str(blank), "--out", str(out), "--no-progress"]) == 2
     assert "no person" in capsys.readouterr().err.lower()
@@ -144,4 +157,4 @@ def test_bad_inputs_give_one_error_and_write_nothing(walk, tmp_path, capsys):
     assert main(["infer", "--keypoints", str(path), "--fps", "50", "--size", f"{W}x{H}",
                  "--out", str(blocker / "sub"), "--no-progress"]) == 2
     assert "a_file" in capsys.readouterr().err
-    assert not out.exists() or not any(out.iterdir())  # nothing half-written by any failed run
+    assert not out.exists()  # no failed run left anything behind, not even the output folder

@@ -164,22 +164,35 @@ def _export(poses: Poses3D, out: Path, formats: Iterable[str]) -> dict[str, Path
 
 def run_pipeline(cfg: InferConfig) -> PipelineResult:
     """Run every stage (see module docstring) and write the outputs into ``cfg.out_dir``."""
-    from poselift.infer.tracking import main_track
-
     if cfg.video is None and cfg.keypoints is None:
         raise ConfigError("give a video, a keypoint file (--keypoints), or both")
-    out = check_output_dir(cfg.out_dir)
     times = StageTimes()
     wall = time.perf_counter()
-    model, model_label = load_lifter_for_video(cfg.lift.model)  # fail on a bad model before detecting
-
+    # Cheap checks of every input first, so a bad input leaves nothing behind, not even the folder.
     meta = None
     if cfg.video is not None:
         from poselift.io.video import probe_video
 
         meta = probe_video(cfg.video)
         _log(cfg, f"video {meta.name}: {meta.num_frames} frames, {meta.width}x{meta.height}, {meta.fps:g} fps")
-    detections = _load_2d(cfg, meta, times) if cfg.keypoints else _detect(cfg, meta, times)
+    model, model_label = load_lifter_for_video(cfg.lift.model)
+    detections = _load_2d(cfg, meta, times) if cfg.keypoints else None
+    created = not Path(cfg.out_dir).exists()
+    out = check_output_dir(cfg.out_dir)  # before the expensive stages
+    try:
+        return _run_stages(cfg, meta, model, model_label, detections, out, times, wall)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a failed run leaves no trace, not even the empty folder it made
+        raise
+
+
+def _run_stages(cfg: InferConfig, meta, model, model_label, detections, out: Path, times: StageTimes,
+                wall: float) -> PipelineResult:
+    from poselift.infer.tracking import main_track
+
+    if detections is None:
+        detections = _detect(cfg, meta, times)
     meta = detections.meta
 
     start = time.perf_counter()
