@@ -19,6 +19,13 @@ def _widths(value: str) -> list[int]:
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a 2D-to-3D temporal lifter",
                        description="Train a VideoPose3D temporal-convolution lifter. Options override the --config YAML.")
+    add_experiment_options(p)
+    p.add_argument("--json", action="store_true", help="print the final evaluation as one JSON object on stdout")
+    p.set_defaults(func=run)
+
+
+def add_experiment_options(p: argparse.ArgumentParser) -> None:
+    """--config plus every data/model/train override (shared by train and ablate)."""
     p.add_argument("--config", metavar="YAML", help="experiment file with data/model/train sections")
     add_data_options(p, training=True)
     m = p.add_argument_group("model")
@@ -39,6 +46,13 @@ def register(sub) -> None:
     t.add_argument("--no-test-time-augmentation", dest="train.test_time_augmentation", action="store_const", const=False)
     t.add_argument("--no-bone-length", dest="train.bone_length_term", action="store_const", const=False)
     t.add_argument("--no-projection", dest="train.projection_term", action="store_const", const=False)
+    w = p.add_argument_group("weak supervision on the unlabelled subjects (PosturePose)")
+    w.add_argument("--weak-losses", dest="train.weak_losses", metavar="LIST",
+                   help="any of bse,bpc,jmc,mvp_pose,mvp_posture (needs --subjects-unlabeled)")
+    w.add_argument("--priors", dest="train.priors", metavar="FILE",
+                   help="pose priors from 'poselift priors fit' (default: fitted on the labelled subjects)")
+    for name in ("bse", "bpc", "jmc", "mvp_pose", "mvp_posture"):
+        w.add_argument(f"--weight-{name.replace('_', '-')}", dest=f"train.weight_{name}", type=float, metavar="W")
     t.add_argument("--keypoint-noise", dest="train.keypoint_noise", type=float, metavar="SCALE",
                    help="detector-like 2D errors drawn afresh every epoch, scale of the default noise model (0: off)")
     t.add_argument("--linear-projection", dest="train.linear_projection", action="store_const", const=True)
@@ -55,8 +69,6 @@ def register(sub) -> None:
     t.add_argument("--seed", dest="train.seed", type=int)
     t.add_argument("--threads", dest="train.threads", type=int, metavar="N", help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--json", action="store_true", help="print the final evaluation as one JSON object on stdout")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

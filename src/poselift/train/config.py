@@ -60,6 +60,15 @@ class TrainConfig:
     projection_term: bool = True
     linear_projection: bool = False
     keypoint_noise: float = 0.0  # detector-error model scale, a fresh draw on the 2D input every epoch (0: off)
+    # Weak supervision on the unlabelled subjects (PosturePose): any of bse, bpc, jmc, mvp_pose, mvp_posture.
+    # Weights are PoseReg's, halved because its 2D reprojection weight is 2 and poselift's is 1.
+    weak_losses: list[str] = field(default_factory=list)
+    weight_bse: float = 0.0667
+    weight_bpc: float = 0.0333
+    weight_jmc: float = 0.0333
+    weight_mvp_pose: float = 0.05
+    weight_mvp_posture: float = 0.015
+    priors: str | None = None  # `poselift priors fit` file for bpc/jmc (None: fitted on the labelled subjects)
     disable_optimizations: bool = False  # train the dilated model even when stride == 1
     checkpoint_dir: str = "checkpoint"
     checkpoint_frequency: int = 10  # keep epoch_N.pt every N epochs (last.pt is written every epoch)
@@ -160,9 +169,18 @@ def apply_overrides(config: ExperimentConfig, overrides: dict[str, object]) -> E
     return config
 
 
+WEAK_LOSSES = ("bse", "bpc", "jmc", "mvp_pose", "mvp_posture")
+
+
 def validate(config: ExperimentConfig) -> None:
     t, m, d = config.train, config.model, config.data
+    unknown = sorted(set(t.weak_losses) - set(WEAK_LOSSES))
+    if unknown:
+        raise ConfigError(f"train.weak_losses: unknown {unknown}; choose from {list(WEAK_LOSSES)}")
     checks = [
+        (not t.weak_losses or bool(d.subjects_unlabeled),
+         "train.weak_losses act on unlabelled data: set data.subjects_unlabeled"),
+        (all(getattr(t, f"weight_{n}") >= 0 for n in WEAK_LOSSES), "train.weight_* must be >= 0"),
         (t.epochs >= 1, "train.epochs must be >= 1"),
         (t.batch_size >= 1, "train.batch_size must be >= 1"),
         (t.lr > 0, "train.lr must be > 0"),

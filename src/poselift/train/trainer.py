@@ -36,6 +36,7 @@ from poselift.train.checkpoint import (decode_random_state, encode_random_state,
 from poselift.train.config import ExperimentConfig, validate
 from poselift.train.evaluation import EvaluationReport, evaluate_sequences, predict_all, quick_mpjpe
 from poselift.train.report import plot_training_curves, write_metrics_csv
+from poselift.data.multiview_windows import MultiViewBatches
 from poselift.data.windows import ChunkedBatches
 
 INITIAL_BN_MOMENTUM, FINAL_BN_MOMENTUM = 0.1, 0.001
@@ -131,16 +132,67 @@ class Trainer:
             shuffle=True, seed=t.seed, augment=t.data_augmentation, kps_left=ds.kps_left, kps_right=ds.kps_right,
             joints_left=ds.joints_left, joints_right=ds.joints_right)
         self.semi_batches = None
-        if self.semi:
+        self.multiview = self.semi and any(n in t.weak_losses for n in ("mvp_pose", "mvp_posture"))
+        if self.multiview:
+            self.semi_batches = self._multiview_batches(chunk)
+        elif self.semi:
             self.semi_batches = ChunkedBatches(
                 t.batch_size // chunk, [s.keypoints_2d for s in self.semi_seqs], None,
                 [s.intrinsics for s in self.semi_seqs], chunk, self.pad, self.causal_shift, shuffle=True,
                 seed=t.seed + 3087, augment=t.data_augmentation, kps_left=ds.kps_left, kps_right=ds.kps_right,
                 joints_left=ds.joints_left, joints_right=ds.joints_right, endless=True)
+        self.weak = self._weak_losses()
         self.epoch = 0
         self.history: list[dict] = []
         self.noise_model = self._noise_model()
         self._clean_2d = [s.keypoints_2d for s in self.train_seqs]
+
+    def _multiview_batches(self, chunk: int) -> MultiViewBatches:
+        """The unlabelled stream as synchronised groups: every camera of a subject and action."""
+        groups: dict[tuple[str, str], list] = {}
+        for seq in self.semi_seqs:
+            groups.setdefault((seq.subject, seq.action), []).append(seq)
+        views = {len(g) for g in groups.values()}
+        if len(views) != 1 or min(views) < 2:
+            raise ConfigError("multi-view losses need the same number (>= 2) of cameras for every unlabelled "
+                              f"subject and action; found {sorted(views)}")
+        g = list(groups.values())
+        num_views = views.pop()
+        return MultiViewBatches(
+            max(1, self.cfg.train.batch_size // chunk // num_views), [[s.keypoints_2d for s in grp] for grp in g],
+            [np.stack([s.intrinsics for s in grp]) for grp in g],
+            [np.stack([s.camera.orientation for s in grp]) for grp in g],
+            [np.stack([s.camera.translation for s in grp]) for grp in g], chunk, self.pad, self.causal_shift,
+            seed=self.cfg.train.seed + 3087)
+
+    def _weak_losses(self) -> dict[str, tuple[float, torch.nn.Module]]:
+        """name -> (weight, loss module) for the configured weak losses (PosturePose)."""
+        t = self.cfg.train
+        if not t.weak_losses:
+            return {}
+        from poselift.losses.posture import (BoneProportionLoss, BoneSymmetryLoss, JointMobilityLoss,
+                                             MultiViewPoseLoss, MultiViewPostureLoss)
+
+        priors = None
+        if {"bpc", "jmc", "mvp_posture"} & set(t.weak_losses):
+            priors = self._priors()
+        build = {"bse": lambda: BoneSymmetryLoss(), "bpc": lambda: BoneProportionLoss(priors),
+                 "jmc": lambda: JointMobilityLoss(priors), "mvp_pose": lambda: MultiViewPoseLoss(),
+                 "mvp_posture": lambda: MultiViewPostureLoss(torch.as_tensor(priors.bone_length_mean))}
+        return {n: (float(getattr(t, f"weight_{n}")), build[n]()) for n in t.weak_losses}
+
+    def _priors(self):
+        from poselift.priors.fit import fit_priors
+        from poselift.priors.model import PosePriors
+
+        if self.cfg.train.priors:
+            priors = PosePriors.load(self.cfg.train.priors)
+            self.log(f"pose priors: {self.cfg.train.priors}")
+            return priors
+        poses = np.concatenate([s.positions_3d - s.positions_3d[:, :1] for s in self.train_seqs])
+        priors = fit_priors(poses, seed=self.cfg.train.seed)
+        self.log(f"pose priors fitted on the labelled subjects ({len(poses):,} poses)")
+        return priors
 
     def _noise_model(self) -> NoiseModel | None:
         """The detector-error model of ``poselift data cmu`` scaled by ``train.keypoint_noise`` (None when 0)."""
@@ -171,7 +223,9 @@ class Trainer:
         return (f"receptive field {self.model_eval.receptive_field} frames, {n_params:,} parameters, "
                 f"train {sum(len(s.keypoints_2d) for s in self.train_seqs):,} frames / {len(self.train_seqs)} sequences, "
                 f"test {sum(len(s.keypoints_2d) for s in self.test_seqs):,} frames"
-                + (f", unlabelled {sum(len(s.keypoints_2d) for s in self.semi_seqs):,} frames" if self.semi else ""))
+                + (f", unlabelled {sum(len(s.keypoints_2d) for s in self.semi_seqs):,} frames" if self.semi else "")
+                + (f", weak losses {', '.join(f'{n} x{w:g}' for n, (w, _) in self.weak.items())}" if self.weak else "")
+                + (" (multi-view batches)" if self.multiview else ""))
 
     # ---- resume -------------------------------------------------------------------------------
     def resume(self, path: str | Path) -> None:
@@ -208,6 +262,8 @@ class Trainer:
         n_lab = x2d.shape[0]
         if use_semi:
             x2d_semi = torch.from_numpy(semi_batch.inputs_2d)
+            if self.multiview:  # (V, B, ...) -> (V * B, ...), view-major
+                x2d_semi = x2d_semi.flatten(0, 1)
             x2d = torch.cat((x2d, x2d_semi), dim=0)
         self.optimizer.zero_grad(set_to_none=True)
         pred = self.model_train(x2d)
@@ -224,6 +280,8 @@ class Trainer:
                 start = self.pad + self.causal_shift
                 target_2d = x2d_semi[:, start:start + t_out]
                 cams = torch.from_numpy(semi_batch.intrinsics)
+                if self.multiview:
+                    cams = cams.flatten(0, 1)
                 loss_2d = self.losses["reprojection"](pred[n_lab:], traj[n_lab:], target_2d, cams)
                 out["loss_2d_unlabeled"] = loss_2d.item()
                 if self.cfg.train.projection_term:
@@ -232,9 +290,25 @@ class Trainer:
                     loss_bone = self.losses["bone"](pred[:n_lab], pred[n_lab:])
                     out["loss_bone"] = loss_bone.item()
                     total = total + loss_bone
+                for name, (weight, term) in self.weak.items():
+                    value = self._weak_term(name, term, pred[n_lab:], traj[n_lab:], semi_batch)
+                    out[f"loss_{name}"] = value.item()
+                    total = total + weight * value
         total.backward()
         self.optimizer.step()
         return out
+
+    def _weak_term(self, name: str, term, pred_u: torch.Tensor, traj_u: torch.Tensor, batch) -> torch.Tensor:
+        """One weak loss on the unlabelled predictions (B_u, T, 17, 3), root-relative."""
+        rel = pred_u - pred_u[..., :1, :]
+        if name in ("bse", "bpc", "jmc"):
+            return term(rel)
+        v = batch.inputs_2d.shape[0]
+        views = rel.reshape(v, -1, *rel.shape[1:])  # (V, B, T, 17, 3)
+        if name == "mvp_posture":
+            return term(views)
+        return term(views, traj_u.reshape(v, -1, *traj_u.shape[1:]), torch.from_numpy(batch.orientations),
+                    torch.from_numpy(batch.translations))
 
     def _train_epoch(self) -> dict[str, float]:
         if self.noise_model is not None:
@@ -303,7 +377,8 @@ class Trainer:
             losses = self._train_epoch()
             row = {"epoch": self.epoch + 1, "lr": self.lr}
             row.update({f"{k}_train_mm" if k != "loss_3d" else "loss_3d_train_mm": v * 1000
-                        for k, v in losses.items() if k != "loss_2d_unlabeled"})
+                        for k, v in losses.items() if k in ("loss_3d", "loss_traj", "loss_bone")})
+            row.update({k: v for k, v in losses.items() if k.startswith("loss_") and k[5:] in self.weak})
             if "loss_2d_unlabeled" in losses:
                 row["loss_2d_unlabeled"] = losses["loss_2d_unlabeled"]
             if t.evaluate_every_epoch or self.epoch + 1 == t.epochs:
