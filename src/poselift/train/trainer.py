@@ -307,7 +307,7 @@ class Trainer:
         views = rel.reshape(v, -1, *rel.shape[1:])  # (V, B, T, 17, 3)
         if name == "mvp_posture":
             return term(views)
-        return term(views, traj_u.reshape(v, -1, *traj_u.shape[1:]), torch.from_numpy(batch.orientations),
+        return term(views, torch.from_numpy(batch.orientations), traj_u.reshape(v, -1, *traj_u.shape[1:]),
                     torch.from_numpy(batch.translations))
 
     def _train_epoch(self) -> dict[str, float]:
