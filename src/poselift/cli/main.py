@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from poselift import __version__
-from poselift.cli import (ablate_cmd, data_cmd, demo_cmd, evaluate_cmd, infer_cmd, models_cmd, train_cmd,
-                          triangulate_cmd)
+from poselift.cli import (ablate_cmd, data_cmd, demo_cmd, evaluate_cmd, infer_cmd, models_cmd, priors_cmd,
+                          train_cmd, triangulate_cmd)
 from poselift.errors import PoseliftError
 
-SUBCOMMANDS = (train_cmd, evaluate_cmd, data_cmd, models_cmd, infer_cmd, demo_cmd, triangulate_cmd, ablate_cmd)
+SUBCOMMANDS = (train_cmd, evaluate_cmd, data_cmd, models_cmd, infer_cmd, demo_cmd, triangulate_cmd, priors_cmd,
+               ablate_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
