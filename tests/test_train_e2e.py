@@ -153,3 +153,27 @@ def test_keypoints_test_reads_the_test_subjects_from_another_file(data_dir, tmp_
     diff = (trainer.test_seqs[0].keypoints_2d - plain.test_seqs[0].keypoints_2d) * w / 2
     np.testing.assert_allclose(diff, 5.0, atol=1e-3)
     np.testing.assert_array_equal(trainer.train_seqs[0].keypoints_2d, plain.train_seqs[0].keypoints_2d)
+
+
+def test_weak_supervision_runs_with_multiview_batches_and_sane_priors(tmp_path):
+    from poselift.data.synthetic import SyntheticConfig, generate_synthetic_dataset
+    from poselift.priors.bone_ratios import bone_lengths
+    from poselift.train.evaluation import root_relative
+
+    data = tmp_path / "data"
+    generate_synthetic_dataset(data, SyntheticConfig(subjects=("S1", "S2", "S3"), seconds_per_action=1.0,
+                                                     cameras_per_subject=3, seed=4), progress=False)
+    cfg = _config(data, tmp_path / "run", epochs=2, weak_losses=["bse", "bpc", "jmc", "mvp_pose", "mvp_posture"])
+    cfg.data.subjects_train, cfg.data.subjects_unlabeled, cfg.data.subjects_test = ["S1"], ["S2"], ["S3"]
+    trainer = Trainer(cfg, progress=False, log=lambda m: None)
+    assert trainer.multiview and trainer.semi_batches.num_views == 3
+    # priors fitted on the labelled subject's root-relative poses: bone lengths of a person, not of a trajectory
+    poses = np.concatenate([root_relative(s.positions_3d) for s in trainer.train_seqs])
+    expected = bone_lengths(poses).mean(axis=0)
+    assert expected.max() < 0.6
+    np.testing.assert_allclose(np.asarray(trainer._priors().bone_length_mean), expected, rtol=0.02)
+    result = trainer.run()
+    last = result.history[-1]
+    for name in ("bse", "bpc", "jmc", "mvp_pose", "mvp_posture"):
+        assert np.isfinite(last[f"loss_{name}"]), name
+    assert np.isfinite(result.report.mean.mpjpe) and result.report.mean.mpboe is not None

@@ -12,7 +12,8 @@ A combination is a ``+``-joined list of tokens:
 Weak losses without ``semi`` train the trajectory model but switch the
 back-projection and bone-length terms off, so each loss can be measured alone.
 Every (combination, seed) is one :class:`~poselift.train.trainer.Trainer` run in
-``out_dir/<combination>/seed<k>``; the table gives the mean and standard
+``out_dir/<combination>/seed<k>``; a run whose folder already holds the results of
+the same configuration is reused, so an interrupted ablation picks up where it stopped; the table gives the mean and standard
 deviation over seeds of P1, P2, MPBOE and J-MPBOE (mm).
 """
 
@@ -89,12 +90,31 @@ def run_ablation(base: ExperimentConfig, combinations: list[str], seeds: list[in
         for seed in seeds:
             run_dir = out / name.replace("+", "_") / f"seed{seed}"
             cfg = combination_config(base, tokens, seed, run_dir)
-            log(f"ablation run {len(rows) + 1}/{total}: {name}, seed {seed} -> {run_dir}")
-            result = Trainer(cfg, progress=progress, log=log).run()
-            report = result.report.to_json_dict()
+            done = _finished_report(run_dir, cfg)
+            if done is not None:
+                log(f"ablation run {len(rows) + 1}/{total}: {name}, seed {seed}: reusing the finished {run_dir}")
+                report = done
+            else:
+                log(f"ablation run {len(rows) + 1}/{total}: {name}, seed {seed} -> {run_dir}")
+                report = Trainer(cfg, progress=progress, log=log).run().report.to_json_dict()
             rows.append(AblationRow(name, seed, {k: float(report[k]) for k in METRICS if k in report}, str(run_dir)))
             write_results(rows, out)
     return rows
+
+
+def _finished_report(run_dir: Path, cfg: ExperimentConfig) -> dict | None:
+    """The results of an earlier, completed run with the same configuration (an interrupted ablation resumes)."""
+    import yaml
+
+    results, config = run_dir / "results.json", run_dir / "config.yaml"
+    if not (results.is_file() and config.is_file()):
+        return None
+    try:
+        if yaml.safe_load(config.read_text()) != cfg.to_dict():
+            return None
+        return json.loads(results.read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
 
 
 def results_table(rows: list[AblationRow]) -> tuple[str, str]:

@@ -34,7 +34,8 @@ from poselift.models.weights import save_model
 from poselift.train.checkpoint import (decode_random_state, encode_random_state, load_checkpoint,
                                        save_checkpoint)
 from poselift.train.config import ExperimentConfig, validate
-from poselift.train.evaluation import EvaluationReport, evaluate_sequences, predict_all, quick_mpjpe
+from poselift.train.evaluation import (EvaluationReport, evaluate_sequences, predict_all, quick_mpjpe,
+                                      root_relative)
 from poselift.train.report import plot_training_curves, write_metrics_csv
 from poselift.data.multiview_windows import MultiViewBatches
 from poselift.data.windows import ChunkedBatches
@@ -189,7 +190,8 @@ class Trainer:
             priors = PosePriors.load(self.cfg.train.priors)
             self.log(f"pose priors: {self.cfg.train.priors}")
             return priors
-        poses = np.concatenate([s.positions_3d - s.positions_3d[:, :1] for s in self.train_seqs])
+        # positions_3d keeps the trajectory in joint 0 and the others relative to it: zero the root
+        poses = np.concatenate([root_relative(s.positions_3d) for s in self.train_seqs])
         priors = fit_priors(poses, seed=self.cfg.train.seed)
         self.log(f"pose priors fitted on the labelled subjects ({len(poses):,} poses)")
         return priors
