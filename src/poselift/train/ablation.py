@@ -102,6 +102,13 @@ def run_ablation(base: ExperimentConfig, combinations: list[str], seeds: list[in
     return rows
 
 
+def _comparable(config: dict) -> dict:
+    """A run's configuration without the settings that do not change its results (CPU threads)."""
+    out = copy.deepcopy(config)
+    out.get("train", {}).pop("threads", None)
+    return out
+
+
 def _finished_report(run_dir: Path, cfg: ExperimentConfig) -> dict | None:
     """The results of an earlier, completed run with the same configuration (an interrupted ablation resumes)."""
     import yaml
@@ -110,7 +117,7 @@ def _finished_report(run_dir: Path, cfg: ExperimentConfig) -> dict | None:
     if not (results.is_file() and config.is_file()):
         return None
     try:
-        if yaml.safe_load(config.read_text()) != cfg.to_dict():
+        if _comparable(yaml.safe_load(config.read_text())) != _comparable(cfg.to_dict()):
             return None
         return json.loads(results.read_text())
     except (OSError, ValueError, yaml.YAMLError):
