@@ -39,6 +39,8 @@ def main() -> int:
     ap.add_argument("--weights-dir", type=Path, default=WEIGHTS_DIR)
     ap.add_argument("--description", required=True)
     ap.add_argument("--training-command", required=True)
+    ap.add_argument("--training-2d", help="what the 2D training input was, for the card "
+                                          "(default: data_2d_cmu_<first --eval-keypoints>.npz)")
     args = ap.parse_args()
 
     model, _, meta = load_model(args.run / "model.safetensors")
@@ -53,7 +55,8 @@ def main() -> int:
     fields = dict(
         description=args.description, input_layout=args.input_layout,
         training_data=("CMU-open train split (docs/cmu_open.md): CMU subjects 1, 2, 3, 5, 6, 7, 9, 16, 64, 74, 75, "
-                       f"90, 143, 50 fps, 4 virtual cameras per subject; 2D: data_2d_cmu_{args.eval_keypoints[0]}.npz; "
+                       f"90, 143, 50 fps, 4 virtual cameras per subject; 2D: "
+                       f"{args.training_2d or f'data_2d_cmu_{args.eval_keypoints[0]}.npz'}; "
                        f"{meta.get('epochs')} epochs"),
         training_command=args.training_command, metrics=metrics,
         license="weights: MIT (poselift); trained on CMU Graphics Lab motion capture (mocap.cs.cmu.edu, free for all uses, not for resale)",
