@@ -84,7 +84,25 @@ class BoneSymmetryLoss(nn.Module):
         return self.weight * (lengths[..., self.right] - lengths[..., self.left]).abs().mean()
 
 
-class BoneProportionLoss(nn.Module):
+class _PriorLikelihoodLoss(nn.Module):
+    """``mean(-w * log(p + eps))`` of a per-pose quantity under fitted priors (shared by BPC and JMC)."""
+
+    def __init__(self, priors, log_weight: float = POSEREG_LOG_WEIGHT, eps: float = POSEREG_LIKELIHOOD_EPS,
+                 weight: float = 1.0) -> None:
+        super().__init__()
+        if eps <= 0:
+            raise ValueError(f"eps must be > 0, got {eps}")
+        self.priors, self.log_weight, self.eps, self.weight = priors, log_weight, eps, weight
+
+    def log_likelihood(self, poses: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, poses: torch.Tensor) -> torch.Tensor:
+        _check_pose(poses)
+        return self.weight * neg_log_likelihood_plus_eps(self.log_likelihood(poses), self.eps, self.log_weight).mean()
+
+
+class BoneProportionLoss(_PriorLikelihoodLoss):
     """BPC: ``mean(-w * log(p(r) + eps))`` over the 15 bone-length ratios ``r`` of every pose.
 
     ``p`` is the 1-D Gaussian density of each ratio fitted on labelled poses
@@ -98,20 +116,11 @@ class BoneProportionLoss(nn.Module):
         poses: (..., 17, 3).
     """
 
-    def __init__(self, priors, log_weight: float = POSEREG_LOG_WEIGHT, eps: float = POSEREG_LIKELIHOOD_EPS,
-                 weight: float = 1.0) -> None:
-        super().__init__()
-        if eps <= 0:
-            raise ValueError(f"eps must be > 0, got {eps}")
-        self.priors, self.log_weight, self.eps, self.weight = priors, log_weight, eps, weight
-
-    def forward(self, poses: torch.Tensor) -> torch.Tensor:
-        _check_pose(poses)
-        log_p = self.priors.ratio_log_likelihood(bone_ratios(poses))  # (..., 15)
-        return self.weight * neg_log_likelihood_plus_eps(log_p, self.eps, self.log_weight).mean()
+    def log_likelihood(self, poses: torch.Tensor) -> torch.Tensor:
+        return self.priors.ratio_log_likelihood(bone_ratios(poses))  # (..., 15)
 
 
-class JointMobilityLoss(nn.Module):
+class JointMobilityLoss(_PriorLikelihoodLoss):
     """JMC: ``mean(-w * log(p(u) + eps))`` over the 16 free-bone unit vectors ``u`` of every pose.
 
     ``p`` is the density of each free bone's orientation in its local frame
@@ -126,17 +135,8 @@ class JointMobilityLoss(nn.Module):
         poses: (..., 17, 3).
     """
 
-    def __init__(self, priors, log_weight: float = POSEREG_LOG_WEIGHT, eps: float = POSEREG_LIKELIHOOD_EPS,
-                 weight: float = 1.0) -> None:
-        super().__init__()
-        if eps <= 0:
-            raise ValueError(f"eps must be > 0, got {eps}")
-        self.priors, self.log_weight, self.eps, self.weight = priors, log_weight, eps, weight
-
-    def forward(self, poses: torch.Tensor) -> torch.Tensor:
-        _check_pose(poses)
-        log_p = self.priors.free_bone_log_likelihood(free_bone_vectors(poses))  # (..., 16)
-        return self.weight * neg_log_likelihood_plus_eps(log_p, self.eps, self.log_weight).mean()
+    def log_likelihood(self, poses: torch.Tensor) -> torch.Tensor:
+        return self.priors.free_bone_log_likelihood(free_bone_vectors(poses))  # (..., 16)
 
 
 def _per_view(x: torch.Tensor, views: int, like: torch.Tensor) -> torch.Tensor:
