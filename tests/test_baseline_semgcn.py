@@ -17,6 +17,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from model_helpers import randomise_bn
+
 from poselift.models.baseline import BaselineConfig, FCBaselineLifter, MaxNormLinear
 from poselift.models.semgcn import (
     H36M_17_JOINT_GROUPS,
@@ -41,19 +43,6 @@ def _one_thread():
     torch.set_num_threads(previous)
 
 
-def _randomise_bn(model: torch.nn.Module, seed: int = 0) -> None:
-    """Non-trivial running statistics and affine parameters so BN is not the identity."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.2)
-
-
 def _randn(*shape, seed=1, dtype=torch.float32):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
@@ -62,7 +51,7 @@ def _baseline(seed=0, **kw):
     torch.manual_seed(seed)
     kw.setdefault("linear_size", 64)
     m = FCBaselineLifter(BaselineConfig(**kw))
-    _randomise_bn(m, seed)
+    randomise_bn(m, seed)
     return m.eval()
 
 
@@ -71,7 +60,7 @@ def _semgcn(seed=0, refiner=False, **kw):
     kw.setdefault("hid_dim", 16)
     kw.setdefault("num_layers", 2)
     m = SemGCNRefiner(SemGCNRefinerConfig(**kw)) if refiner else SemGCNLifter(SemGCNConfig(**kw))
-    _randomise_bn(m, seed)
+    randomise_bn(m, seed)
     return m.eval()
 
 
@@ -444,7 +433,7 @@ def test_reference_semgcn_parity(non_local):
     _, gcn, adj = _reference_models()
     torch.manual_seed(0)
     ref = gcn.SemGCN(adj.double(), 32, num_layers=2, nodes_group=_REF_GROUPS if non_local else None).double()
-    _randomise_bn(ref)  # also wakes the non-local blocks (their BN starts at zero)
+    randomise_bn(ref)  # also wakes the non-local blocks (their BN starts at zero)
     n_ref = _n_params(ref)
     ours = SemGCNLifter(
         SemGCNConfig(parents=_REF_PARENTS, hid_dim=32, num_layers=2, non_local=non_local, joint_groups=_REF_GROUPS)
@@ -468,7 +457,7 @@ def test_reference_linear_model_parity():
     lin = _load_reference("models/linear_model.py")
     torch.manual_seed(0)
     ref = lin.LinearModel(32, 48, linear_size=64)
-    _randomise_bn(ref)
+    randomise_bn(ref)
     ours = FCBaselineLifter(BaselineConfig(num_joints_in=16, num_joints_out=16, linear_size=64))
     ours.load_state_dict(ref.state_dict())
     ref.eval()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from model_helpers import randomise_bn
+
 from poselift.models import (
     TemporalConvConfig,
     TemporalConvLifter,
@@ -14,25 +16,12 @@ from poselift.models import (
 )
 
 
-def _randomise_bn(model: torch.nn.Module, seed: int = 0) -> None:
-    """Non-trivial running statistics and affine parameters so BN is not the identity."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.2)
-
-
 def _model(widths, *, causal=False, channels=32, j_in=17, j_out=17, cls=TemporalConvLifter, dense=False, seed=0):
     torch.manual_seed(seed)
     cfg = TemporalConvConfig(num_joints_in=j_in, num_joints_out=j_out, filter_widths=list(widths),
                              causal=causal, channels=channels, dense=dense)
     m = cls(cfg)
-    _randomise_bn(m, seed)
+    randomise_bn(m, seed)
     return m.eval()
 
 

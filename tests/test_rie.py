@@ -9,6 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from model_helpers import randomise_bn
+
 from poselift.errors import CheckpointError
 from poselift.models.rie import (
     REFERENCE_GROUPS,
@@ -41,19 +43,6 @@ def _model(widths=(3, 3), seed=0, **kw) -> RIELifter:
 
 def _x(b, t, seed=1) -> torch.Tensor:
     return torch.randn(b, t, 17, 2, generator=torch.Generator().manual_seed(seed))
-
-
-def _randomise_bn(model: torch.nn.Module, seed: int = 0) -> None:
-    """Running statistics and affine terms away from the identity, so eval-mode BN matters."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.2)
 
 
 # --------------------------------------------------------------------------- config and shapes
@@ -113,7 +102,7 @@ def test_short_or_misshapen_input_raises():
 
 def test_sequence_is_its_windows_and_chunking_is_exact():
     model = _model([3, 3])
-    _randomise_bn(model)
+    randomise_bn(model)
     model.eval()
     x = _x(2, 20)
     with torch.no_grad():
@@ -159,7 +148,7 @@ def test_encodings_translation_invariance():
 
 def test_model_translation_dependence_comes_only_from_absolute_inputs():
     model = _model([3, 3], channels=16, latent_dim=8, mlp_channels=32)
-    _randomise_bn(model)
+    randomise_bn(model)
     model.eval()
     x = _x(2, 12)
     offset = torch.tensor([0.7, -0.4])
@@ -297,7 +286,7 @@ def test_overfits_tiny_batch():
 
 def test_safetensors_round_trip_keeps_outputs_and_stage(tmp_path):
     model = _model([3, 3, 3])
-    _randomise_bn(model)
+    randomise_bn(model)
     set_stage(model, 1)
     model.eval()
     path = tmp_path / "rie.safetensors"
@@ -345,7 +334,7 @@ def test_reference_key_names():
 @pytest.mark.parametrize("stage", [1, 3])
 def test_load_reference_state_dict(stage):
     src = _model([3, 3])
-    _randomise_bn(src)
+    randomise_bn(src)
     src.use_fusion = stage != 1
     state = {}
     for k, v in src.state_dict().items():

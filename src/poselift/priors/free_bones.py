@@ -114,7 +114,8 @@ _MIRROR_SIGN = np.ones((len(FREE_BONES), 3))
 _MIRROR_SIGN[list(LEFT_FREE_BONES), 0] = -1.0
 
 
-def _as_tensor(x) -> tuple[torch.Tensor, bool]:
+def as_float_tensor(x) -> tuple[torch.Tensor, bool]:
+    """(tensor, came_from_numpy): numpy input becomes a float tensor, so functions return what they were given."""
     if isinstance(x, torch.Tensor):
         return x, False
     arr = np.asarray(x)
@@ -175,7 +176,7 @@ def free_bone_vectors(poses, eps: float = 1e-8):
         (..., 16, 3), same type (and for torch, dtype/device) as ``poses``;
         differentiable for torch input.
     """
-    x, was_numpy = _as_tensor(poses)
+    x, was_numpy = as_float_tensor(poses)
     frames = free_bone_frames(x, eps)
     bone = x[..., _FREE, :] - x[..., _PIVOT, :]
     local = _unit(torch.einsum("...ij,...j->...i", frames, bone), eps)

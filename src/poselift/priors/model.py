@@ -24,7 +24,8 @@ import torch
 from poselift.atomic import atomic_write
 from poselift.errors import DataFormatError, PoseliftError
 from poselift.priors.bone_ratios import RATIO_NAMES
-from poselift.priors.free_bones import FREE_BONE_NAMES, LEFT_FREE_BONES, MIRROR_PAIRS, mirror_free_bone_vectors
+from poselift.priors.free_bones import (FREE_BONE_NAMES, LEFT_FREE_BONES, MIRROR_PAIRS, as_float_tensor,
+                                        mirror_free_bone_vectors)
 
 FORMAT_TAG = "poselift.pose_priors"
 FORMAT_VERSION = 1
@@ -101,7 +102,7 @@ class PosePriors:
         Returns:
             (..., 15), same type.
         """
-        x, was_numpy = _as_float_tensor(ratios)
+        x, was_numpy = as_float_tensor(ratios)
         if x.shape[-1:] != (NUM_RATIOS,):
             raise ValueError(f"ratios must have shape (..., {NUM_RATIOS}), got {tuple(x.shape)}")
         t = self._tensors(x.dtype, x.device)
@@ -119,7 +120,7 @@ class PosePriors:
         Returns:
             (..., 16), same type; differentiable for torch input.
         """
-        x, was_numpy = _as_float_tensor(vectors)
+        x, was_numpy = as_float_tensor(vectors)
         if tuple(x.shape[-2:]) != (NUM_FREE_BONES, 3):
             raise ValueError(f"vectors must have shape (..., {NUM_FREE_BONES}, 3), got {tuple(x.shape)}")
         if self.group_mirrored:
@@ -208,15 +209,6 @@ class PosePriors:
             lines.append(f"{label:<16} ({direction[0]:7.3f}, {direction[1]:7.3f}, {direction[2]:7.3f}) {spread:13.1f}")
         lines.append("mean bone length (m): " + ", ".join(f"{v:.3f}" for v in self.bone_length_mean))
         return "\n".join(lines)
-
-
-def _as_float_tensor(x) -> tuple[torch.Tensor, bool]:
-    if isinstance(x, torch.Tensor):
-        return x, False
-    arr = np.asarray(x)
-    if not np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float64)
-    return torch.from_numpy(np.ascontiguousarray(arr)), True
 
 
 def _validate(p: PosePriors, where: str) -> None:
