@@ -53,6 +53,9 @@ def load_lifter_for_video(name_or_path: str) -> tuple[TemporalConvLifter, str]:
     if name_or_path.endswith(".safetensors"):
         from poselift.models.weights import load_model
         model, _, meta = load_model(name_or_path)
+        if meta.get("kind", "temporal_conv") != "temporal_conv":
+            raise ConfigError(f"{name_or_path}: a {meta['kind']} lifter; the video pipeline runs temporal-convolution "
+                              "lifters (the others are not wired into it yet)")
         layout = meta.get("keypoints_layout")
         label = name_or_path
     else:

@@ -17,14 +17,21 @@ from poselift.errors import CheckpointError
 from poselift.models.temporal_conv import TemporalConvConfig, TemporalConvLifter
 
 
-def save_model(model: TemporalConvLifter, path: str | Path, *, trajectory: TemporalConvLifter | None = None,
+def save_model(model: torch.nn.Module, path: str | Path, *, trajectory: TemporalConvLifter | None = None,
                extra: dict | None = None) -> tuple[Path, Path]:
-    """Write ``path`` (.safetensors) and its ``.json`` config; returns both paths."""
+    """Write ``path`` (.safetensors) and its ``.json`` config (kind + architecture); returns both paths.
+
+    ``model`` is any lifter in :data:`poselift.models.registry.LIFTERS`; ``trajectory``
+    (temporal convolutions only) is stored beside it.
+    """
+    from poselift.models.registry import kind_of
+
+    kind = kind_of(model)
     path = Path(path).with_suffix(".safetensors")
     tensors = {f"pos.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if trajectory is not None:
         tensors.update({f"traj.{k}": v.detach().cpu().contiguous() for k, v in trajectory.state_dict().items()})
-    meta = {"format": "poselift-weights/1", "kind": "temporal_conv", "config": model.config.to_dict(),
+    meta = {"format": "poselift-weights/1", "kind": kind, "config": model.config.to_dict(),
             "has_trajectory": trajectory is not None, **(extra or {})}
     atomic_write(path, lambda tmp: save_file(tensors, tmp))
     json_path = path.with_suffix(".json")
@@ -32,8 +39,12 @@ def save_model(model: TemporalConvLifter, path: str | Path, *, trajectory: Tempo
     return path, json_path
 
 
-def load_model(path: str | Path) -> tuple[TemporalConvLifter, TemporalConvLifter | None, dict]:
-    """Rebuild the models saved by :func:`save_model`; returned in eval mode with the JSON metadata."""
+def load_model(path: str | Path) -> tuple[torch.nn.Module, TemporalConvLifter | None, dict]:
+    """Rebuild the models saved by :func:`save_model`; returned in eval mode with the JSON metadata.
+
+    Files without a ``kind`` (written before the registry) are temporal convolutions.
+    """
+    from poselift.models.registry import build_lifter
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
@@ -43,8 +54,8 @@ def load_model(path: str | Path) -> tuple[TemporalConvLifter, TemporalConvLifter
             raise CheckpointError(f"{p} does not exist (poselift weights are a .safetensors file plus its .json)")
     try:
         meta = json.loads(json_path.read_text())
-        config = TemporalConvConfig(**meta["config"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        kind, config = meta.get("kind", "temporal_conv"), dict(meta["config"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{json_path}: not a poselift model config ({exc})") from None
     try:
         tensors = load_file(str(path))
@@ -56,8 +67,15 @@ def load_model(path: str | Path) -> tuple[TemporalConvLifter, TemporalConvLifter
         if not state:
             models.append(None)
             continue
-        cfg = config if prefix == "pos." else TemporalConvConfig(**{**config.to_dict(), "num_joints_out": 1})
-        m = TemporalConvLifter(cfg)
+        if prefix == "pos.":
+            try:
+                m = build_lifter(kind, config)
+            except CheckpointError as exc:
+                raise CheckpointError(f"{json_path}: {exc}") from None
+        elif kind == "temporal_conv":
+            m = TemporalConvLifter(TemporalConvConfig(**{**config, "num_joints_out": 1}))
+        else:
+            raise CheckpointError(f"{path}: a trajectory model is only defined for temporal convolutions, not {kind}")
         try:
             m.load_state_dict(state)
         except RuntimeError as exc:

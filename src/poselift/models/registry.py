@@ -1,0 +1,63 @@
+"""One registry of lifter architectures: a name for every model kind, its config class and module class.
+
+Weight files (:mod:`poselift.models.weights`) store the kind and the config as
+JSON next to the tensors, so any registered lifter is saved, loaded and shipped
+by the same mechanism. Training and the video pipeline use the temporal
+convolution lifter today; the other kinds are not yet wired into the trainer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from poselift.errors import CheckpointError
+from poselift.models.baseline import BaselineConfig, FCBaselineLifter
+from poselift.models.rie import RIEConfig, RIELifter
+from poselift.models.semgcn import SemGCNConfig, SemGCNLifter, SemGCNRefiner, SemGCNRefinerConfig
+from poselift.models.temporal_conv import TemporalConvConfig, TemporalConvLifter, TemporalConvLifterStrided
+
+__all__ = ["LIFTERS", "LifterKind", "build_lifter", "kind_of"]
+
+
+@dataclass(frozen=True)
+class LifterKind:
+    name: str
+    config_class: type
+    module_class: type[nn.Module]
+    description: str
+
+
+LIFTERS: dict[str, LifterKind] = {k.name: k for k in (
+    LifterKind("temporal_conv", TemporalConvConfig, TemporalConvLifter,
+               "VideoPose3D dilated temporal convolutions (Pavllo et al. CVPR 2019)"),
+    LifterKind("rie", RIEConfig, RIELifter, "relative information encoding (Shan et al. ACM MM 2021)"),
+    LifterKind("baseline", BaselineConfig, FCBaselineLifter, "fully connected baseline (Martinez et al. ICCV 2017)"),
+    LifterKind("semgcn", SemGCNConfig, SemGCNLifter, "semantic graph convolutions (Zhao et al. CVPR 2019)"),
+    LifterKind("semgcn_refiner", SemGCNRefinerConfig, SemGCNRefiner, "SemGCN refining a first-stage 3D estimate"),
+)}
+
+# Variants that share a kind's parameters (saved under that kind).
+_ALIASES: dict[type, str] = {TemporalConvLifterStrided: "temporal_conv"}
+
+
+def kind_of(model: nn.Module) -> str:
+    """The registered kind name of a lifter instance."""
+    for kind in LIFTERS.values():
+        if type(model) is kind.module_class:
+            return kind.name
+    if type(model) in _ALIASES:
+        return _ALIASES[type(model)]
+    raise CheckpointError(f"{type(model).__name__} is not a registered lifter; registered: {sorted(LIFTERS)}")
+
+
+def build_lifter(kind: str, config: dict) -> nn.Module:
+    """A new lifter of ``kind`` from its JSON config dict (unknown kinds and bad configs are CheckpointErrors)."""
+    if kind not in LIFTERS:
+        raise CheckpointError(f"unknown lifter kind {kind!r}; registered: {sorted(LIFTERS)}")
+    entry = LIFTERS[kind]
+    try:
+        return entry.module_class(entry.config_class(**config))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"not a valid {kind} config ({exc})") from None
