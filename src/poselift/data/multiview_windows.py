@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from poselift.data.windows import chunk_starts
+
 __all__ = ["MultiViewBatch", "MultiViewBatches"]
 
 
@@ -56,11 +58,8 @@ class MultiViewBatches:
         self.random = np.random.RandomState(seed)
         pairs = []
         for i, g in enumerate(groups):
-            n = g[0].shape[0]
-            n_chunks = (n + chunk_length - 1) // chunk_length
-            offset = (n_chunks * chunk_length - n) // 2
-            starts = np.arange(n_chunks) * chunk_length - offset
-            pairs.append(np.stack([np.full(n_chunks, i), starts], axis=1))
+            starts = chunk_starts(g[0].shape[0], chunk_length)
+            pairs.append(np.stack([np.full(len(starts), i), starts], axis=1))
         self.pairs = np.concatenate(pairs).astype(np.int64)
         self._lead = pad + causal_shift + chunk_length
         tail = pad - causal_shift + chunk_length

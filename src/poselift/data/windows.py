@@ -24,6 +24,14 @@ def pad_sequence(keypoints: np.ndarray, pad: int, causal_shift: int = 0) -> np.n
     return np.pad(keypoints, ((pad + causal_shift, pad - causal_shift), (0, 0), (0, 0)), mode="edge")
 
 
+def chunk_starts(num_frames: int, chunk_length: int) -> np.ndarray:
+    """First output frame of each chunk covering ``num_frames``; a last partial chunk is centred
+    (both ends padded), as VideoPose3D does."""
+    n_chunks = (num_frames + chunk_length - 1) // chunk_length
+    offset = (n_chunks * chunk_length - num_frames) // 2
+    return np.arange(n_chunks) * chunk_length - offset
+
+
 def flip_keypoints(x: np.ndarray, left: list[int], right: list[int]) -> np.ndarray:
     """Mirror (..., J, C) horizontally: negate x and swap left/right joints (returns a copy)."""
     out = x.copy()
@@ -78,12 +86,9 @@ class ChunkedBatches:
         # Chunks centred on each sequence, as VideoPose3D: a last partial chunk is padded at both ends.
         pairs = []
         for i, k in enumerate(keypoints_2d):
-            n = k.shape[0]
-            n_chunks = (n + chunk_length - 1) // chunk_length
-            offset = (n_chunks * chunk_length - n) // 2
-            starts = np.arange(n_chunks) * chunk_length - offset
+            starts = chunk_starts(k.shape[0], chunk_length)
             for flip in ((False, True) if augment else (False,)):
-                pairs.append(np.stack([np.full(n_chunks, i), starts, np.full(n_chunks, int(flip))], axis=1))
+                pairs.append(np.stack([np.full(len(starts), i), starts, np.full(len(starts), int(flip))], axis=1))
         self.pairs = np.concatenate(pairs).astype(np.int64)
 
         # One edge-padded array per stream; `lead` frames of padding before each sequence.

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from poselift.data.cmu import resample
 from poselift.errors import ConfigError
 from poselift.geometry.camera import normalize_screen_coordinates
 from poselift.infer.smoothing import OneEuroFilter, gaussian_smooth, one_euro_smooth
@@ -115,13 +116,17 @@ def lift_normalized(model: TemporalConvLifter, keypoints: np.ndarray, *, causal:
 
 
 def _resample(x: np.ndarray, src_fps: float, dst_fps: float, num_out: int | None = None) -> np.ndarray:
-    """Linear resampling of (T, ...) frames recorded at ``src_fps`` onto a ``dst_fps`` grid from t = 0."""
-    t_src = np.arange(x.shape[0]) / src_fps
-    n = num_out if num_out is not None else int(np.floor(t_src[-1] * dst_fps + 1e-9)) + 1
-    t_dst = np.minimum(np.arange(n) / dst_fps, t_src[-1])
-    flat = x.reshape(x.shape[0], -1)
-    out = np.stack([np.interp(t_dst, t_src, flat[:, i]) for i in range(flat.shape[1])], axis=1)
-    return out.reshape((n,) + x.shape[1:]).astype(x.dtype)
+    """(T, ...) frames at ``src_fps`` onto a ``dst_fps`` grid from t = 0 (:func:`poselift.data.cmu.resample`).
+
+    ``num_out`` frames when given: grid times past the input's last frame hold its value
+    (going back to the video's rate can need one frame more than the forward grid covered).
+    """
+    out = resample(x, src_fps, dst_fps)
+    if num_out is not None:
+        out = out[:num_out]
+        if len(out) < num_out:
+            out = np.concatenate([out, np.repeat(out[-1:], num_out - len(out), axis=0)])
+    return out
 
 
 def lift_track(track: Track2D, config: LiftConfig | None = None,

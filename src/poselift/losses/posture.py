@@ -85,7 +85,15 @@ class BoneSymmetryLoss(nn.Module):
 
 
 class _PriorLikelihoodLoss(nn.Module):
-    """``mean(-w * log(p + eps))`` of a per-pose quantity under fitted priors (shared by BPC and JMC)."""
+    """``mean(-w * log(p + eps))`` of a per-pose quantity under fitted priors (shared by BPC and JMC).
+
+    Args:
+        priors: a fitted :class:`poselift.priors.model.PosePriors`.
+        log_weight: the factor ``w`` on each log term (PoseReg: 0.1).
+        eps: added to the density before the log (PoseReg: 1.0); must be > 0.
+    Args (forward):
+        poses: (..., 17, 3).
+    """
 
     def __init__(self, priors, log_weight: float = POSEREG_LOG_WEIGHT, eps: float = POSEREG_LIKELIHOOD_EPS,
                  weight: float = 1.0) -> None:
@@ -108,12 +116,7 @@ class BoneProportionLoss(_PriorLikelihoodLoss):
     ``p`` is the 1-D Gaussian density of each ratio fitted on labelled poses
     (``priors.ratio_log_likelihood``); see the module docstring for ``w`` and ``eps``.
 
-    Args:
-        priors: a fitted :class:`poselift.priors.model.PosePriors`.
-        log_weight: the factor ``w`` on each log term (PoseReg: 0.1).
-        eps: added to the density before the log (PoseReg: 1.0); must be > 0.
-    Args (forward):
-        poses: (..., 17, 3).
+    Arguments as :class:`_PriorLikelihoodLoss`.
     """
 
     def log_likelihood(self, poses: torch.Tensor) -> torch.Tensor:
@@ -127,12 +130,7 @@ class JointMobilityLoss(_PriorLikelihoodLoss):
     fitted on labelled poses (``priors.free_bone_log_likelihood``); PoseReg's
     single-bone ("rank 1") terms. See the module docstring for ``w`` and ``eps``.
 
-    Args:
-        priors: a fitted :class:`poselift.priors.model.PosePriors`.
-        log_weight: the factor ``w`` on each log term (PoseReg: 0.1).
-        eps: added to the density before the log (PoseReg: 1.0); must be > 0.
-    Args (forward):
-        poses: (..., 17, 3).
+    Arguments as :class:`_PriorLikelihoodLoss`.
     """
 
     def log_likelihood(self, poses: torch.Tensor) -> torch.Tensor:
