@@ -2,12 +2,15 @@
 
 import json
 
+import numpy as np
+
 import pytest
 import torch
 from model_helpers import randomise_bn
 
 from poselift.errors import CheckpointError, ConfigError
 from poselift.models.baseline import BaselineConfig, FCBaselineLifter
+from poselift.models.refined import RefinedLifter, RefinedLifterConfig
 from poselift.models.registry import LIFTERS, build_lifter, kind_of
 from poselift.models.rie import RIEConfig, RIELifter
 from poselift.models.semgcn import SemGCNConfig, SemGCNLifter
@@ -19,6 +22,10 @@ TINY = {
     "rie": lambda: RIELifter(RIEConfig(filter_widths=[3, 3], channels=8, latent_dim=8, mlp_channels=8)),
     "baseline": lambda: FCBaselineLifter(BaselineConfig(linear_size=16)),
     "semgcn": lambda: SemGCNLifter(SemGCNConfig(hid_dim=8, num_layers=2)),
+    # a refiner whose output layer is not zero, so the chain differs from its first stage
+    "refined": lambda: RefinedLifter(RefinedLifterConfig(
+        lifter_kind="rie", lifter={"filter_widths": [3], "channels": 8, "latent_dim": 8, "mlp_channels": 8},
+        refiner={"hid_dim": 8, "num_layers": 1, "zero_init_output": False})),
 }
 
 
@@ -58,8 +65,30 @@ def test_registry_errors(tmp_path):
         load_model(weights)
 
 
-def test_video_pipeline_refuses_other_kinds_clearly(tmp_path):
+def test_video_pipeline_refuses_skeleton_joint_lifters_clearly(tmp_path):
+    """RIE and SemGCN take the skeleton's own (Human3.6M-17) 2D joints; a video gives COCO-17."""
     from poselift.infer.lifting import load_lifter_for_video
-    weights, _ = save_model(TINY["semgcn"](), tmp_path / "g.safetensors")
-    with pytest.raises(ConfigError, match="semgcn lifter"):
-        load_lifter_for_video(str(weights))
+    for kind in ("semgcn", "rie", "refined"):
+        weights, _ = save_model(TINY[kind](), tmp_path / f"{kind}.safetensors")
+        first = "rie" if kind == "refined" else kind
+        with pytest.raises(ConfigError, match=f"a {first} lifter works on the 3D skeleton's own joints"):
+            load_lifter_for_video(str(weights))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_video_lifting_runs_any_coco_lifter(tmp_path, causal):
+    """A baseline + SemGCN-refiner chain trained on COCO-17 goes through the video lifting step."""
+    from poselift.infer.lifting import lift_normalized, load_lifter_for_video
+    torch.manual_seed(0)
+    model = RefinedLifter(RefinedLifterConfig(lifter_kind="baseline", lifter={"linear_size": 16},
+                                              refiner={"in_features": 3, "hid_dim": 8, "num_layers": 1,
+                                                       "zero_init_output": False}))
+    randomise_bn(model, 2)
+    weights, _ = save_model(model.eval(), tmp_path / "fc.safetensors", extra={"keypoints_layout": "coco"})
+    loaded, _ = load_lifter_for_video(str(weights))
+    x = torch.rand(30, 17, 2) * 2 - 1
+    out = lift_normalized(loaded, x.numpy(), causal=causal, test_time_augmentation=False)
+    with torch.no_grad():
+        expected = model(x[None])[0].numpy()  # single-frame: causal or not, frame t sees frame t
+    assert out.shape == (30, 17, 3)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)

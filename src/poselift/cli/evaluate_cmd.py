@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from poselift.data.dataset import load_dataset, resolve_dataset_paths
     from poselift.errors import CheckpointError, ConfigError
     from poselift.models.load import load_lifter
+    from poselift.models.registry import input_joints, is_causal, output_joints
     from poselift.pretrained.registry import load_pretrained
     from poselift.train.evaluation import evaluate_sequences
 
@@ -55,20 +56,20 @@ def run(args: argparse.Namespace) -> int:
         source, input_layout = args.checkpoint, None
     path_2d, path_3d = resolve_dataset_paths(d.data_dir, d.dataset, keypoints)
     dataset = load_dataset(path_2d, path_3d, cameras=d.cameras)
-    if model.config.num_joints_in != dataset.num_keypoints:
-        raise CheckpointError(f"{source}: model takes {model.config.num_joints_in} keypoints but "
+    if input_joints(model) != dataset.num_keypoints:
+        raise CheckpointError(f"{source}: model takes {input_joints(model)} keypoints but "
                               f"{path_2d} has {dataset.num_keypoints}")
     data_layout = dataset.keypoints_metadata.get("layout_name")
     if input_layout is not None and data_layout is not None and data_layout != input_layout:
         raise CheckpointError(f"{source}: model takes {input_layout} keypoints but {path_2d} holds {data_layout} "
                               "keypoints")
-    if model.config.num_joints_out != dataset.skeleton.num_joints:
-        raise CheckpointError(f"{source}: model predicts {model.config.num_joints_out} joints but "
+    if output_joints(model) != dataset.skeleton.num_joints:
+        raise CheckpointError(f"{source}: model predicts {output_joints(model)} joints but "
                               f"{path_3d} has {dataset.skeleton.num_joints}")
     seqs = dataset.select(d.subjects_test, d.actions, 1.0, d.downsample)
     with tqdm(total=sum(len(s.keypoints_2d) for s in seqs), desc="evaluating", unit="frame", unit_scale=True,
               disable=args.no_progress, file=sys.stderr, leave=False) as bar:
-        report = evaluate_sequences(model, seqs, dataset, causal=model.config.causal,
+        report = evaluate_sequences(model, seqs, dataset, causal=is_causal(model),
                                     test_time_augmentation=not args.no_test_time_augmentation,
                                     by_subject=args.by_subject, progress=bar)
     if args.json:

@@ -27,6 +27,8 @@ from poselift.infer.trajectory import (DEFAULT_SUBJECT_HEIGHT_M, default_focal_l
                                        scale_to_height)
 from poselift.infer.types import Poses3D, Track2D
 from poselift.models.predict import predict_sequence
+from poselift.models.refined import RefinedLifter
+from poselift.models.registry import input_joints, is_causal, kind_of, output_joints
 from poselift.models.temporal_conv import TemporalConvLifter, TemporalConvLifterStrided
 from poselift.skeleton import COCO_17, H36M_17
 
@@ -49,33 +51,43 @@ class LiftConfig:
     model_fps: float | None = 50.0  # resample the 2D to the rate the model was trained at (None: as recorded)
 
 
-def load_lifter_for_video(name_or_path: str) -> tuple[TemporalConvLifter, str]:
-    """A COCO-17 -> Human3.6M-17 lifter: a shipped model by name or a poselift ``.safetensors`` file."""
+def load_lifter_for_video(name_or_path: str) -> tuple[torch.nn.Module, str]:
+    """A COCO-17 -> Human3.6M-17 lifter of any registered kind: a shipped model by name or a ``.safetensors`` file.
+
+    RIE and SemGCN lifters work on the 3D skeleton's own joints, so only ones
+    trained on Human3.6M-17 2D exist; they are refused here (the video's 2D is COCO-17).
+    """
     if name_or_path.endswith(".safetensors"):
         from poselift.models.weights import load_model
         model, _, meta = load_model(name_or_path)
-        if meta.get("kind", "temporal_conv") != "temporal_conv":
-            raise ConfigError(f"{name_or_path}: a {meta['kind']} lifter; the video pipeline runs temporal-convolution "
-                              "lifters (the others are not wired into it yet)")
         layout = meta.get("keypoints_layout")
         label = name_or_path
     else:
         from poselift.pretrained import load_pretrained
         model, card = load_pretrained(name_or_path)
         layout, label = card.input_layout, card.name
-    if model.config.num_joints_in != 17 or model.config.num_joints_out != 17 or (layout not in (None, "coco")):
-        raise ConfigError(f"model {label}: the video pipeline needs a COCO-17 -> Human3.6M-17 lifter, this one takes "
-                          f"{model.config.num_joints_in} {layout or ''} keypoints and gives {model.config.num_joints_out}")
+    first = model.lifter if isinstance(model, RefinedLifter) else model
+    if kind_of(first) in ("rie", "semgcn"):
+        raise ConfigError(f"model {label}: a {kind_of(first)} lifter works on the 3D skeleton's own joints "
+                          "(Human3.6M-17 2D); the video pipeline's 2D is COCO-17. Use a temporal_conv or baseline "
+                          "lifter trained on COCO-17 keypoints")
+    j_in, j_out = input_joints(model), output_joints(model)
+    if j_in != 17 or j_out != 17 or (layout not in (None, "coco")):
+        raise ConfigError(f"model {label}: the video pipeline needs a COCO-17 -> Human3.6M-17 lifter, this "
+                          f"{kind_of(model)} lifter takes {j_in} {layout or ''} keypoints and gives {j_out} joints")
     return model.eval(), label
 
 
-def _strided_copy(model: TemporalConvLifter) -> TemporalConvLifterStrided:
-    strided = TemporalConvLifterStrided(model.config)
-    strided.load_state_dict(model.state_dict())
-    return strided.eval()
+def _window_model(model: torch.nn.Module) -> torch.nn.Module:
+    """A module mapping (N, RF, 17, 2) windows to (N, 1, 17, 3): the strided twin of a temporal convolution."""
+    if isinstance(model, TemporalConvLifter):
+        strided = TemporalConvLifterStrided(model.config)
+        strided.load_state_dict(model.state_dict())
+        return strided.eval()
+    return model.eval()
 
 
-def _lift_windows(strided: TemporalConvLifterStrided, windows: np.ndarray, tta: bool) -> np.ndarray:
+def _lift_windows(strided: torch.nn.Module, windows: np.ndarray, tta: bool) -> np.ndarray:
     """(N, RF, 17, 2) normalised windows -> (N, 17, 3) centre-frame poses (flip-averaged when ``tta``)."""
     out = []
     with torch.no_grad():
@@ -105,14 +117,18 @@ def _causal_windows(x: np.ndarray, receptive_field: int) -> np.ndarray:
     return x[idx]
 
 
-def lift_normalized(model: TemporalConvLifter, keypoints: np.ndarray, *, causal: bool = False,
+def lift_normalized(model: torch.nn.Module, keypoints: np.ndarray, *, causal: bool = False,
                     test_time_augmentation: bool = True) -> np.ndarray:
-    """(T, 17, 2) normalised COCO-17 -> (T, 17, 3) root-relative Human3.6M-17 (model units, metres)."""
-    if model.config.causal or not causal:
+    """(T, 17, 2) normalised COCO-17 -> (T, 17, 3) root-relative Human3.6M-17 (model units, metres).
+
+    Any registered lifter; a non-causal one in ``causal`` mode sees, for frame t,
+    its usual window with the future frames replaced by frame t.
+    """
+    if is_causal(model) or not causal or model.receptive_field == 1:
         flip = _FLIP if test_time_augmentation else None
-        return predict_sequence(model, keypoints, causal=model.config.causal, flip=flip)
+        return predict_sequence(model, keypoints, causal=is_causal(model), flip=flip)
     windows = _causal_windows(keypoints, model.receptive_field)
-    return _lift_windows(_strided_copy(model), windows, test_time_augmentation)
+    return _lift_windows(_window_model(model), windows, test_time_augmentation)
 
 
 def _resample(x: np.ndarray, src_fps: float, dst_fps: float, num_out: int | None = None) -> np.ndarray:
@@ -180,12 +196,12 @@ class StreamingLifter:
     ``causal=True`` on the whole sequence. Optional One Euro smoothing.
     """
 
-    def __init__(self, model: TemporalConvLifter, width: int, height: int, *, test_time_augmentation: bool = True,
+    def __init__(self, model: torch.nn.Module, width: int, height: int, *, test_time_augmentation: bool = True,
                  smoothing: OneEuroFilter | None = None) -> None:
         self.width, self.height, self.tta, self.smoothing = width, height, test_time_augmentation, smoothing
         self.rf = model.receptive_field
-        self.causal_model = model.config.causal
-        self._strided = _strided_copy(model)
+        self.causal_model = is_causal(model)
+        self._strided = _window_model(model)
         self._past: deque[np.ndarray] = deque(maxlen=self.rf if self.causal_model else (self.rf + 1) // 2)
 
     def push(self, keypoints: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from poselift.atomic import atomic_write_text
 from poselift.errors import ConfigError, OutputError
 from poselift.infer.lifting import LiftConfig, lift_normalized, lift_track, load_lifter_for_video
 from poselift.infer.types import Detections, Poses3D, Track2D, VideoMeta
+from poselift.models.registry import input_joints
 
 __all__ = ["InferConfig", "PipelineResult", "StageTimes", "check_output_dir", "run_pipeline"]
 
@@ -184,7 +185,7 @@ def run_pipeline(cfg: InferConfig) -> PipelineResult:
     model, model_label = load_lifter_for_video(cfg.lift.model)
     # One tiny pass pays torch's one-off start-up (thread pools, kernel selection, ~1 s) here, so the
     # lift stage's frames/s is the steady rate and not dominated by it on short videos.
-    lift_normalized(model, np.zeros((2, model.config.num_joints_in, 2), np.float32))
+    lift_normalized(model, np.zeros((2, input_joints(model), 2), np.float32))
     times.setup_seconds = time.perf_counter() - start
     detections = _load_2d(cfg, meta, times) if cfg.keypoints else None
     created = not Path(cfg.out_dir).exists()

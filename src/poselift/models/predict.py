@@ -1,4 +1,10 @@
-"""Whole-sequence prediction with VideoPose3D's edge padding and optional flip test-time augmentation."""
+"""Whole-sequence prediction with VideoPose3D's edge padding and optional flip test-time augmentation.
+
+Temporal convolutions go through the fused inference engine
+(:mod:`poselift.models.fused`); every other registered lifter (RIE, the FC
+baseline, SemGCN, refined chains) through its own ``forward`` on the explicitly
+edge-padded sequence, in eval mode. Both give the same frames for the same padding.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +30,70 @@ def _flip_lists(flip: Sequence, num_joints_out: int) -> tuple[list[int], list[in
     return kl, kr, jl, jr
 
 
+def _is_temporal_conv(model: torch.nn.Module) -> bool:
+    return isinstance(model, (FusedTemporalConvLifter, _TemporalConvBase))
+
+
+def _flip_input(x: torch.Tensor, kl: list[int], kr: list[int]) -> torch.Tensor:
+    """(T, J, C): x negated, left/right keypoints swapped."""
+    xf = x.clone()
+    xf[..., 0] *= -1
+    xf[:, kl + kr] = xf[:, kr + kl]
+    return xf
+
+
+def _unflip_output(y: torch.Tensor, jl: list[int], jr: list[int]) -> torch.Tensor:
+    yf = y.clone()
+    yf[..., 0] *= -1
+    yf[:, jl + jr] = yf[:, jr + jl]
+    return yf
+
+
+def _predict_with_forward(model: torch.nn.Module, sequences: Sequence[np.ndarray], left: int, right: int,
+                          flip: Sequence | None, batch_frames: int) -> list[np.ndarray]:
+    """Any lifter with ``forward((B, T, J, C)) -> (B, T - rf + 1, J_out, 3)``: explicit edge padding.
+
+    Single-frame models (receptive field 1) get all frames of all sequences in
+    batches of ``batch_frames``; windowed models one sequence at a time.
+    """
+    from poselift.models.registry import output_joints
+
+    param = next(model.parameters())
+    rf = model.receptive_field
+    was_training = model.training
+    model.eval()
+    inputs = []
+    for k, seq in enumerate(sequences):
+        x = torch.as_tensor(np.asarray(seq), dtype=param.dtype, device=param.device)
+        if x.dim() != 3 or x.shape[0] < 1:
+            raise ValueError(f"sequence {k}: expected (T, J, C) keypoints, got {tuple(x.shape)}")
+        if x.shape[0] + left + right < rf:
+            raise ValueError(f"sequence {k}: {x.shape[0]} frames + padding is shorter than the receptive field {rf}")
+        inputs.append(x)
+    lists = _flip_lists(flip, output_joints(model)) if flip is not None else None
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        padded = torch.cat([x[:1].expand(left, *x.shape[1:]), x, x[-1:].expand(right, *x.shape[1:])])
+        if rf == 1:
+            return torch.cat([model(part.unsqueeze(0))[0] for part in padded.split(batch_frames)])
+        return model(padded.unsqueeze(0))[0]
+
+    try:
+        with torch.inference_mode():
+            results = []
+            for x in inputs:
+                y = run(x)
+                if lists is not None:
+                    yf = _unflip_output(run(_flip_input(x, lists[0], lists[1])), lists[2], lists[3])
+                    y = torch.stack([y, yf]).mean(dim=0)
+                results.append(y.cpu().numpy())
+    finally:
+        model.train(was_training)
+    return results
+
+
 def predict_sequences(
-    model: FusedTemporalConvLifter | _TemporalConvBase,
+    model: torch.nn.Module,
     sequences: Sequence[np.ndarray],
     pad: int,
     causal_shift: int = 0,
@@ -35,7 +103,9 @@ def predict_sequences(
     """Lift whole sequences like VideoPose3D's ``UnchunkedGenerator`` + ``evaluate``.
 
     Args:
-        model: a :class:`FusedTemporalConvLifter` (a plain lifter is fused first).
+        model: any registered lifter; a temporal convolution is fused first (or
+            pass a :class:`FusedTemporalConvLifter`), other kinds run their own
+            ``forward`` in eval mode.
         sequences: per sequence (T_i, J_in, C_in) 2D keypoints (any float dtype;
             computed in the model's dtype).
         pad: frames of context each side, normally ``(receptive_field - 1) // 2``.
@@ -57,14 +127,16 @@ def predict_sequences(
         per sequence (T_i + 2 * pad - receptive_field + 1, J_out, 3) float arrays
         (T_i frames with the standard pad), in the model's dtype.
     """
-    fused = model if isinstance(model, FusedTemporalConvLifter) else fuse_for_inference(model)
-    cfg = fused.config
-    rf = fused.receptive_field
     left, right = pad + causal_shift, pad - causal_shift
     if pad < 0 or left < 0 or right < 0:
         raise ValueError(f"invalid pad={pad}, causal_shift={causal_shift}")
     if batch_frames < 1:
         raise ValueError("batch_frames must be positive")
+    if not _is_temporal_conv(model):
+        return _predict_with_forward(model, sequences, left, right, flip, batch_frames)
+    fused = model if isinstance(model, FusedTemporalConvLifter) else fuse_for_inference(model)
+    cfg = fused.config
+    rf = fused.receptive_field
     param = next(fused.parameters())
     lists = _flip_lists(flip, cfg.num_joints_out) if flip is not None else None
     inputs = []
@@ -77,11 +149,7 @@ def predict_sequences(
             raise ValueError(f"sequence {k}: {x.shape[0]} frames + padding is shorter than the receptive field {rf}")
         inputs.append(x.reshape(x.shape[0], -1))
         if lists is not None:
-            kl, kr = lists[0], lists[1]
-            xf = x.clone()
-            xf[..., 0] *= -1
-            xf[:, kl + kr] = xf[:, kr + kl]
-            inputs.append(xf.reshape(x.shape[0], -1))
+            inputs.append(_flip_input(x, lists[0], lists[1]).reshape(x.shape[0], -1))
     with torch.inference_mode():
         outs = fused.predict_padded(inputs, left, right, batch_frames)
         results = []
@@ -89,16 +157,13 @@ def predict_sequences(
         for k in range(0, len(outs), step):
             y = outs[k].reshape(outs[k].shape[0], cfg.num_joints_out, 3)
             if lists is not None:
-                jl, jr = lists[2], lists[3]
-                yf = outs[k + 1].reshape_as(y).clone()
-                yf[..., 0] *= -1
-                yf[:, jl + jr] = yf[:, jr + jl]
+                yf = _unflip_output(outs[k + 1].reshape_as(y), lists[2], lists[3])
                 y = torch.stack([y, yf]).mean(dim=0)
             results.append(y.cpu().numpy())
     return results
 
 
-def predict_sequence(model: FusedTemporalConvLifter | _TemporalConvBase, keypoints_2d: np.ndarray, *,
+def predict_sequence(model: torch.nn.Module, keypoints_2d: np.ndarray, *,
                      causal: bool = False, flip: Sequence | None = None) -> np.ndarray:
     """Lift one sequence: (T, J_2d, 2) normalised keypoints -> (T, J_out, 3).
 

@@ -2,8 +2,10 @@
 
 Weight files (:mod:`poselift.models.weights`) store the kind and the config as
 JSON next to the tensors, so any registered lifter is saved, loaded and shipped
-by the same mechanism. Training and the video pipeline use the temporal
-convolution lifter today; the other kinds are not yet wired into the trainer.
+by the same mechanism. Every kind maps (B, T, J_in, 2) to
+(B, T - receptive_field + 1, J_out, 3); :func:`poselift.train.model_factory.lifter_from_config`
+builds one from the ``model`` section of an experiment config, and
+:func:`poselift.models.predict.predict_sequences` lifts whole sequences with any of them.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from torch import nn
 
 from poselift.errors import CheckpointError
 from poselift.models.baseline import BaselineConfig, FCBaselineLifter
+from poselift.models.refined import RefinedLifter, RefinedLifterConfig
 from poselift.models.rie import RIEConfig, RIELifter
 from poselift.models.semgcn import SemGCNConfig, SemGCNLifter, SemGCNRefiner, SemGCNRefinerConfig
 from poselift.models.temporal_conv import TemporalConvConfig, TemporalConvLifter, TemporalConvLifterStrided
 
-__all__ = ["LIFTERS", "LifterKind", "build_lifter", "kind_of"]
+__all__ = ["LIFTERS", "LifterKind", "build_lifter", "input_joints", "is_causal", "kind_of", "output_joints"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ LIFTERS: dict[str, LifterKind] = {k.name: k for k in (
     LifterKind("baseline", BaselineConfig, FCBaselineLifter, "fully connected baseline (Martinez et al. ICCV 2017)"),
     LifterKind("semgcn", SemGCNConfig, SemGCNLifter, "semantic graph convolutions (Zhao et al. CVPR 2019)"),
     LifterKind("semgcn_refiner", SemGCNRefinerConfig, SemGCNRefiner, "SemGCN refining a first-stage 3D estimate"),
+    LifterKind("refined", RefinedLifterConfig, RefinedLifter, "any lifter followed by a SemGCN refiner"),
 )}
 
 # Variants that share a kind's parameters (saved under that kind).
@@ -61,3 +65,32 @@ def build_lifter(kind: str, config: dict) -> nn.Module:
         return entry.module_class(entry.config_class(**config))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"not a valid {kind} config ({exc})") from None
+
+
+def output_joints(model: nn.Module) -> int:
+    """How many joints a lifter predicts (J_out)."""
+    if isinstance(model, RefinedLifter):
+        return output_joints(model.lifter)
+    cfg = getattr(model, "config", None)
+    for name in ("num_joints_out", "num_joints"):
+        if hasattr(cfg, name):
+            return int(getattr(cfg, name))
+    raise CheckpointError(f"cannot tell how many joints a {type(model).__name__} predicts")
+
+
+def input_joints(model: nn.Module) -> int:
+    """How many 2D keypoints per frame a lifter takes (J_in)."""
+    if isinstance(model, RefinedLifter):
+        return input_joints(model.lifter)
+    cfg = getattr(model, "config", None)
+    for name in ("num_joints_in", "num_joints"):
+        if hasattr(cfg, name):
+            return int(getattr(cfg, name))
+    raise CheckpointError(f"cannot tell how many keypoints a {type(model).__name__} takes")
+
+
+def is_causal(model: nn.Module) -> bool:
+    """True when output frame t uses input frames <= t only (causal temporal convolutions)."""
+    if isinstance(model, RefinedLifter):
+        return is_causal(model.lifter)
+    return bool(getattr(getattr(model, "config", None), "causal", False))

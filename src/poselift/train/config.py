@@ -37,13 +37,31 @@ class DataConfig:
     downsample: int = 1  # keep every n-th frame
 
 
+MODEL_KINDS = ("temporal_conv", "rie", "baseline", "semgcn")
+
+
 @dataclass
 class ModelConfig:
-    architecture: list[int] = field(default_factory=lambda: [3, 3, 3])  # filter widths
-    channels: int = 1024
-    dropout: float = 0.25
-    causal: bool = False
-    dense: bool = False
+    """The lifter: ``kind`` picks the architecture (poselift.models.registry); fields a kind does not use are ignored.
+
+    ``channels`` and ``dropout`` left unset take the kind's default (temporal_conv
+    1024 / 0.25, rie 256 / 0.2, baseline - / 0.5, semgcn - / none).
+    """
+
+    kind: str = "temporal_conv"  # temporal_conv | rie | baseline | semgcn
+    architecture: list[int] = field(default_factory=lambda: [3, 3, 3])  # filter widths (temporal_conv, rie)
+    channels: int | None = None  # convolution channels (temporal_conv, rie)
+    dropout: float | None = None
+    causal: bool = False  # temporal_conv only
+    dense: bool = False  # temporal_conv only
+    latent_dim: int = 256  # rie: feature size of every encoder (the reference uses 512 for CPN detections)
+    mlp_channels: int = 1024  # rie: width of the global encoder, fusion and decoder MLPs
+    linear_size: int = 1024  # baseline: width of the residual linear blocks
+    num_stages: int = 2  # baseline: residual blocks
+    hid_dim: int = 128  # semgcn (lifter or refiner): channels per joint
+    num_layers: int = 4  # semgcn (lifter or refiner): residual graph-conv blocks
+    non_local: bool = False  # semgcn (lifter or refiner): non-local layers between the blocks
+    refiner: bool = False  # add a SemGCN refiner after the lifter (the FC + SemGCN pipeline)
 
 
 @dataclass
@@ -70,6 +88,11 @@ class TrainConfig:
     weight_mvp_posture: float = 0.015
     priors: str | None = None  # `poselift priors fit` file for bpc/jmc (None: fitted on the labelled subjects)
     disable_optimizations: bool = False  # train the dilated model even when stride == 1
+    # RIE multi-stage training (Shan et al.): 1 encoders + decoders, fusion off; 2 fusion + fresh decoders,
+    # encoders frozen (needs init_from = the stage-1 model); 3 all at lr x 0.5 (init_from = stage 2). None: all at once.
+    stage: int | None = None
+    init_from: str | None = None  # poselift weights (.safetensors) to start from: a previous stage, or the refiner's lifter
+    freeze_lifter: bool = True  # with model.refiner and init_from: train the refiner only, the lifter fixed
     checkpoint_dir: str = "checkpoint"
     checkpoint_frequency: int = 10  # keep epoch_N.pt every N epochs (last.pt is written every epoch)
     resume: str | None = None
@@ -188,8 +211,22 @@ def validate(config: ExperimentConfig) -> None:
         (t.stride >= 1, "train.stride must be >= 1"),
         (t.keypoint_noise >= 0, "train.keypoint_noise must be >= 0"),
         (t.batch_size // t.stride >= 1, "train.batch_size must be >= train.stride"),
-        (m.channels >= 1, "model.channels must be >= 1"),
-        (0 <= m.dropout < 1, "model.dropout must be in [0, 1)"),
+        (m.kind in MODEL_KINDS, f"model.kind: unknown {m.kind!r}; choose from {list(MODEL_KINDS)}"),
+        (m.channels is None or m.channels >= 1, "model.channels must be >= 1"),
+        (m.dropout is None or 0 <= m.dropout < 1, "model.dropout must be in [0, 1)"),
+        (min(m.latent_dim, m.mlp_channels, m.linear_size, m.hid_dim) >= 1,
+         "model.latent_dim, mlp_channels, linear_size and hid_dim must be >= 1"),
+        (min(m.num_stages, m.num_layers) >= 0, "model.num_stages and num_layers must be >= 0"),
+        (not m.causal or m.kind == "temporal_conv", f"model.causal: only temporal_conv lifters can be causal, not {m.kind}"),
+        (t.stage is None or m.kind == "rie", f"train.stage is for RIE's multi-stage training, not model.kind {m.kind}"),
+        (t.stage in (None, 1, 2, 3), f"train.stage must be 1, 2 or 3, got {t.stage}"),
+        (t.stage not in (2, 3) or bool(t.init_from),
+         f"train.stage {t.stage} starts from the previous stage's model: set train.init_from (--init-from)"),
+        (not (m.refiner and t.freeze_lifter) or bool(t.init_from),
+         "model.refiner with train.freeze_lifter trains the refiner on a fixed lifter: set train.init_from "
+         "to the trained lifter's weights, or freeze_lifter false to train both"),
+        (not d.subjects_unlabeled or (m.kind == "temporal_conv" and not m.refiner),
+         "semi-supervised training (data.subjects_unlabeled) is implemented for temporal_conv lifters only"),
         (bool(m.architecture) and all(w >= 1 and w % 2 == 1 for w in m.architecture),
          f"model.architecture must be odd filter widths like 3,3,3, got {m.architecture}"),
         (0 < d.subset <= 1, "data.subset must be in (0, 1]"),

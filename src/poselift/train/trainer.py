@@ -1,4 +1,9 @@
-"""Supervised and semi-supervised training of the temporal lifter (VideoPose3D's protocol).
+"""Supervised and semi-supervised training of any registered lifter (VideoPose3D's protocol).
+
+``model.kind`` picks the lifter (temporal_conv, rie, baseline, semgcn; ``model.refiner``
+chains a SemGCN refiner after it). RIE's three training stages (``train.stage``) and
+refiner training on a fixed first stage (``train.init_from`` + ``freeze_lifter``)
+set which parameters the optimiser sees. Semi-supervision needs temporal convolutions.
 
 Each epoch: shuffled single-frame (or ``stride``-frame) chunks with flip
 augmentation; Adam (AMSGrad) with exponential learning-rate decay; batch-norm
@@ -29,8 +34,12 @@ from poselift.geometry.camera import image_coordinates, normalize_screen_coordin
 from poselift.errors import ConfigError
 from poselift.losses import BoneLengthConsistencyLoss, MPJPELoss, ReprojectionLoss, WeightedMPJPELoss
 from poselift.models.fused import fuse_for_inference
-from poselift.models.temporal_conv import TemporalConvConfig, TemporalConvLifter, TemporalConvLifterStrided
+from poselift.models.refined import RefinedLifter
+from poselift.models.registry import kind_of
+from poselift.models.rie import STAGE_LR_SCALE, RIELifter, set_stage
+from poselift.models.temporal_conv import TemporalConvLifter, TemporalConvLifterStrided
 from poselift.models.weights import save_model
+from poselift.train.model_factory import describe_lifter, lifter_from_config
 from poselift.train.checkpoint import (decode_random_state, encode_random_state, load_checkpoint,
                                        save_checkpoint)
 from poselift.train.config import ExperimentConfig, validate
@@ -92,33 +101,44 @@ class Trainer:
         self._build_models()
 
     # ---- set-up -------------------------------------------------------------------------------
-    def _arch(self, joints_out: int) -> TemporalConvConfig:
-        m = self.cfg.model
-        return TemporalConvConfig(num_joints_in=self.dataset.num_keypoints, in_features=2, num_joints_out=joints_out,
-                                  filter_widths=list(m.architecture), causal=m.causal, dropout=m.dropout,
-                                  channels=m.channels, dense=m.dense)
+    def _lifter(self, num_joints_traj: int | None = None) -> torch.nn.Module:
+        ds = self.dataset
+        layout = ds.keypoints_metadata.get("layout_name")
+        same_layout = (layout == ds.skeleton.name) if layout else ds.num_keypoints == ds.skeleton.num_joints
+        return lifter_from_config(self.cfg.model, num_joints_in=ds.num_keypoints,
+                                  num_joints_out=ds.skeleton.num_joints, parents=list(ds.skeleton.parents),
+                                  same_layout=same_layout, num_joints_traj=num_joints_traj)
 
-    def _train_variant(self, arch: TemporalConvConfig):
+    def _train_variant(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The module trained: VideoPose3D's strided twin for single-frame temporal-conv batches, else ``model``."""
         t = self.cfg.train
-        strided = t.stride == 1 and not arch.dense and not t.disable_optimizations
-        return (TemporalConvLifterStrided if strided else TemporalConvLifter)(arch)
+        if (isinstance(model, TemporalConvLifter) and t.stride == 1 and not model.config.dense
+                and not t.disable_optimizations):
+            return TemporalConvLifterStrided(model.config)
+        return model
 
     def _build_models(self) -> None:
-        arch = self._arch(self.dataset.skeleton.num_joints)
-        self.model_train = self._train_variant(arch)
-        self.model_eval = TemporalConvLifter(arch)
-        self.pad = (arch.receptive_field - 1) // 2
-        self.causal_shift = self.pad if arch.causal else 0
-        params = list(self.model_train.parameters())
+        self.model_eval = self._lifter()
+        self._init_weights()
+        self.model_train = self._train_variant(self.model_eval)
+        if self.model_train is not self.model_eval:
+            self.model_train.load_state_dict(self.model_eval.state_dict())
+        self.pad = (self.model_eval.receptive_field - 1) // 2
+        self.causal_shift = self.pad if self.cfg.model.causal else 0
+        groups, lr_scale = self._param_groups()
         self.traj_train = self.traj_eval = None
         if self.semi:
             if any(s.camera is None for s in self.semi_seqs):
                 raise ConfigError("semi-supervised training needs cameras for the unlabelled subjects")
-            tarch = self._arch(1)
-            self.traj_train, self.traj_eval = self._train_variant(tarch), TemporalConvLifter(tarch)
-            params += list(self.traj_train.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=self.cfg.train.lr, amsgrad=True)
-        self.lr = self.cfg.train.lr
+            self.traj_eval = self._lifter(num_joints_traj=1)
+            self.traj_train = self._train_variant(self.traj_eval)
+            groups.append({"name": "trajectory", "params": list(self.traj_train.parameters()), "lr_scale": lr_scale})
+        self.lr = self.cfg.train.lr * lr_scale
+        for g in groups:
+            g["lr"] = self.cfg.train.lr * g.pop("lr_scale")
+        # RIE trains with AdamW as in its reference code; the others with VideoPose3D's Adam. Both AMSGrad.
+        optimizer = torch.optim.AdamW if self.cfg.model.kind == "rie" else torch.optim.Adam
+        self.optimizer = optimizer(groups, lr=self.lr, amsgrad=True)
         self.losses = {
             "pose": MPJPELoss(),
             "traj": WeightedMPJPELoss(),
@@ -147,6 +167,49 @@ class Trainer:
         self.history: list[dict] = []
         self.noise_model = self._noise_model()
         self._clean_2d = [s.keypoints_2d for s in self.train_seqs]
+
+    def _init_weights(self) -> None:
+        """Start from ``train.init_from``: a previous RIE stage, the refiner's first-stage lifter, or any same-kind model."""
+        path = self.cfg.train.init_from
+        if not path:
+            return
+        from poselift.models.weights import load_model
+
+        source, _, meta = load_model(path)
+        target = self.model_eval
+        if isinstance(target, RefinedLifter) and kind_of(source) != "refined":
+            target, what = target.lifter, "the refiner's first-stage lifter"
+        else:
+            what = "the model"
+        if kind_of(source) != kind_of(target):
+            raise ConfigError(f"train.init_from: {path} holds a {kind_of(source)} lifter, {what} is a {kind_of(target)}")
+        try:
+            target.load_state_dict(source.state_dict())
+        except RuntimeError as exc:
+            raise ConfigError(f"train.init_from: {path} does not match this model config: "
+                              f"{str(exc).splitlines()[0]}") from None
+        stage = self.cfg.train.stage
+        if stage == 2:
+            # The reference's stage 2 keeps only the stage-1 encoders and starts fusion-aware decoders afresh.
+            target.reset_decoders()
+        self.log(f"initialised {what} from {path}" + (" (decoders reset for stage 2)" if stage == 2 else ""))
+
+    def _param_groups(self) -> tuple[list[dict], float]:
+        """Optimizer parameter groups (with ``lr_scale``) and the run's learning-rate scale."""
+        model, t = self.model_train, self.cfg.train
+        if isinstance(model, RIELifter) and t.stage is not None:
+            groups = set_stage(model, t.stage)
+            return groups, STAGE_LR_SCALE[t.stage]
+        if isinstance(model, RefinedLifter) and t.freeze_lifter:
+            model.freeze_lifter(True)
+            return [{"name": "refiner", "params": list(model.refiner.parameters()), "lr_scale": 1.0}], 1.0
+        return [{"name": "lifter", "params": list(model.parameters()), "lr_scale": 1.0}], 1.0
+
+    def _set_bn_momentum(self, momentum: float) -> None:
+        """VideoPose3D's decaying BN momentum for the convolutional lifters; MLP/graph lifters keep PyTorch's 0.1."""
+        for model in (self.model_train, self.traj_train):
+            if model is not None and hasattr(model, "set_bn_momentum"):
+                model.set_bn_momentum(momentum)
 
     def _multiview_batches(self, chunk: int) -> MultiViewBatches:
         """The unlabelled stream as synchronised groups: every camera of a subject and action."""
@@ -221,8 +284,10 @@ class Trainer:
         self.batches.set_keypoints(noisy)
 
     def describe(self) -> str:
-        n_params = sum(p.numel() for p in self.model_eval.parameters())
-        return (f"receptive field {self.model_eval.receptive_field} frames, {n_params:,} parameters, "
+        stage = self.cfg.train.stage
+        trained = sum(p.numel() for p in self.model_train.parameters() if p.requires_grad)
+        return (f"{describe_lifter(self.model_eval)} ({trained:,} trained"
+                + (f", RIE stage {stage}" if stage else "") + f", lr {self.lr:g}), "
                 f"train {sum(len(s.keypoints_2d) for s in self.train_seqs):,} frames / {len(self.train_seqs)} sequences, "
                 f"test {sum(len(s.keypoints_2d) for s in self.test_seqs):,} frames"
                 + (f", unlabelled {sum(len(s.keypoints_2d) for s in self.semi_seqs):,} frames" if self.semi else "")
@@ -249,10 +314,7 @@ class Trainer:
             torch.set_rng_state(ckpt["torch_rng_state"])
         if self.semi and ckpt.get("random_state_semi") is not None:
             self.semi_batches.set_random_state(decode_random_state(ckpt["random_state_semi"]))
-        momentum = bn_momentum(self.epoch, self.cfg.train.epochs, self.batches.num_batches)
-        self.model_train.set_bn_momentum(momentum)
-        if self.semi:
-            self.traj_train.set_bn_momentum(momentum)
+        self._set_bn_momentum(bn_momentum(self.epoch, self.cfg.train.epochs, self.batches.num_batches))
         self.log(f"resumed from {path} at epoch {self.epoch} (lr {self.lr:.6f})")
 
     # ---- one epoch ----------------------------------------------------------------------------
@@ -337,16 +399,22 @@ class Trainer:
         bar.close()
         return {k: sums[k] / counts[k] for k in sums}
 
+    def _sync_eval_models(self) -> None:
+        """Copy trained weights into the evaluation modules (the same module except for strided training)."""
+        for train, eval_ in ((self.model_train, self.model_eval), (self.traj_train, self.traj_eval)):
+            if train is not None and train is not eval_:
+                eval_.load_state_dict(train.state_dict())
+            if eval_ is not None:
+                eval_.eval()
+
     def _end_of_epoch_eval(self) -> dict[str, float]:
-        self.model_eval.load_state_dict(self.model_train.state_dict())
-        self.model_eval.eval()
+        self._sync_eval_models()
         causal = self.cfg.model.causal
-        fused = fuse_for_inference(self.model_eval)  # once for both sets
+        # fused once for both sets (temporal convolutions only)
+        fused = fuse_for_inference(self.model_eval) if isinstance(self.model_eval, TemporalConvLifter) else self.model_eval
         row = {"mpjpe_valid_mm": quick_mpjpe(fused, self.test_seqs, causal) * 1000,
                "mpjpe_train_eval_mm": quick_mpjpe(fused, self.train_seqs, causal) * 1000}
         if self.semi:
-            self.traj_eval.load_state_dict(self.traj_train.state_dict())
-            self.traj_eval.eval()
             row["traj_valid_mm"] = self._trajectory_error(self.test_seqs) * 1000
         return row
 
@@ -363,6 +431,7 @@ class Trainer:
                 "random_state": encode_random_state(self.batches.get_random_state()),
                 "random_state_semi": encode_random_state(self.semi_batches.get_random_state()) if self.semi else None,
                 "torch_rng_state": torch.get_rng_state(),
+                "lifter": {"kind": kind_of(self.model_eval), "config": self.model_eval.config.to_dict()},
                 "config": self.cfg.to_dict(), "history": self.history}
 
     def run(self, stop_after: int | None = None) -> TrainResult:
@@ -391,10 +460,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] *= t.lr_decay
             self.epoch += 1
-            momentum = bn_momentum(self.epoch, t.epochs, self.batches.num_batches)
-            self.model_train.set_bn_momentum(momentum)
-            if self.semi:
-                self.traj_train.set_bn_momentum(momentum)
+            self._set_bn_momentum(bn_momentum(self.epoch, t.epochs, self.batches.num_batches))
             payload = self._checkpoint_payload()
             save_checkpoint(self.run_dir / "last.pt", payload)
             if self.epoch % t.checkpoint_frequency == 0:
@@ -406,12 +472,8 @@ class Trainer:
         return self._finish()
 
     def _finish(self) -> TrainResult:
-        self.model_eval.load_state_dict(self.model_train.state_dict())
-        self.model_eval.eval()
-        traj = None
-        if self.semi:
-            self.traj_eval.load_state_dict(self.traj_train.state_dict())
-            traj = self.traj_eval.eval()
+        self._sync_eval_models()
+        traj = self.traj_eval
         total = sum(len(s.keypoints_2d) for s in self.test_seqs)
         with tqdm(total=total, desc="final evaluation", unit="frame", unit_scale=True,
                   disable=not self.progress, file=sys.stderr, leave=False) as bar:
