@@ -67,26 +67,24 @@ def build_lifter(kind: str, config: dict) -> nn.Module:
         raise CheckpointError(f"not a valid {kind} config ({exc})") from None
 
 
-def output_joints(model: nn.Module) -> int:
-    """How many joints a lifter predicts (J_out)."""
-    if isinstance(model, RefinedLifter):
-        return output_joints(model.lifter)
+def _joint_count(model: nn.Module, fields: tuple[str, ...], what: str) -> int:
+    if isinstance(model, RefinedLifter):  # the chain's input and output are its first stage's
+        return _joint_count(model.lifter, fields, what)
     cfg = getattr(model, "config", None)
-    for name in ("num_joints_out", "num_joints"):
+    for name in fields:
         if hasattr(cfg, name):
             return int(getattr(cfg, name))
-    raise CheckpointError(f"cannot tell how many joints a {type(model).__name__} predicts")
+    raise CheckpointError(f"cannot tell how many joints a {type(model).__name__} {what}")
+
+
+def output_joints(model: nn.Module) -> int:
+    """How many joints a lifter predicts (J_out)."""
+    return _joint_count(model, ("num_joints_out", "num_joints"), "predicts")
 
 
 def input_joints(model: nn.Module) -> int:
     """How many 2D keypoints per frame a lifter takes (J_in)."""
-    if isinstance(model, RefinedLifter):
-        return input_joints(model.lifter)
-    cfg = getattr(model, "config", None)
-    for name in ("num_joints_in", "num_joints"):
-        if hasattr(cfg, name):
-            return int(getattr(cfg, name))
-    raise CheckpointError(f"cannot tell how many keypoints a {type(model).__name__} takes")
+    return _joint_count(model, ("num_joints_in", "num_joints"), "takes")
 
 
 def is_causal(model: nn.Module) -> bool:
