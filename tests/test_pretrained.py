@@ -11,8 +11,11 @@ import poselift
 from poselift.cli.main import main
 from poselift.errors import CheckpointError
 from poselift.models import TemporalConvConfig, TemporalConvLifter, save_model
-from poselift.pretrained import (ENV_VAR, PACKAGE_WEIGHTS_DIR, REQUIRED_FIELDS, evaluate_heldout, list_pretrained,
-                                 load_pretrained, read_card, save_pretrained, validate_card)
+from poselift.models.refined import RefinedLifter
+from poselift.models.registry import build_lifter
+from poselift.models.rie import RIEConfig, RIELifter
+from poselift.pretrained import (CONV_FIELDS, ENV_VAR, PACKAGE_WEIGHTS_DIR, REQUIRED_FIELDS, evaluate_heldout,
+                                 list_pretrained, load_pretrained, read_card, save_pretrained, validate_card)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -88,7 +91,7 @@ def test_unknown_name_lists_available(weights, name):
     assert "unknown pretrained model" in str(e.value) and "available: tiny-coco, tiny-h36m" in str(e.value)
 
 
-@pytest.mark.parametrize("field", [*REQUIRED_FIELDS, "config"])
+@pytest.mark.parametrize("field", [*REQUIRED_FIELDS, *CONV_FIELDS, "config"])
 def test_card_missing_field_names_file_and_field(weights, field):
     card = _card_json(weights, "tiny-h36m")
     del card[field]
@@ -156,6 +159,159 @@ def test_card_written_by_save_model_extra_is_a_card(tmp_path):
     save_model(model, tmp_path / "hand.safetensors", trajectory=_tiny(num_joints_out=1), extra=extra)
     loaded, card = load_pretrained("hand", tmp_path)
     assert card.raw["epochs"] == 3 and card.raw["has_trajectory"] is True
+
+
+# --- every lifter kind ---------------------------------------------------------------------------------------------
+
+REFINER = {"hid_dim": 8, "num_layers": 1, "zero_init_output": False}
+
+
+def _random_batch_norm(model, seed=0):
+    """Give every BatchNorm layer non-trivial running statistics and affine parameters (as after training)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
+    return model.eval()
+
+
+def _tiny_rie(seed=0):
+    torch.manual_seed(seed)
+    return _random_batch_norm(RIELifter(RIEConfig(filter_widths=[3, 3], channels=8, latent_dim=8, mlp_channels=16)),
+                              seed)
+
+
+def _tiny_refined(seed=0, lifter_kind="baseline", lifter=None):
+    torch.manual_seed(seed)
+    config = {"lifter_kind": lifter_kind, "lifter": lifter or {"linear_size": 16}, "refiner": REFINER}
+    return _random_batch_norm(build_lifter("refined", config), seed)
+
+
+@pytest.fixture
+def kinds(tmp_path):
+    """A weights folder with a tiny RIE, a refined baseline and a refined temporal convolution."""
+    d = tmp_path / "kinds"
+    save_pretrained(_tiny_rie(1), "tiny-rie", d, **_fields())
+    save_pretrained(_tiny_refined(2), "tiny-refined", d, **_fields())
+    save_pretrained(_tiny_refined(3, "temporal_conv", {"channels": 8, "filter_widths": [3, 3]}), "tiny-refined-tc", d,
+                    **_fields())
+    return d
+
+
+def test_every_kind_saves_lists_and_loads_bit_identically(kinds):
+    cards = {c.name: c for c in list_pretrained(kinds)}
+    assert sorted(cards) == ["tiny-refined", "tiny-refined-tc", "tiny-rie"]
+    rie, refined, refined_tc = cards["tiny-rie"], cards["tiny-refined"], cards["tiny-refined-tc"]
+    assert rie.kind == "rie" and rie.raw["kind"] == "rie" and rie.receptive_field == 9
+    assert rie.raw["architecture"] == [3, 3] and rie.raw["channels"] == 8
+    # a refined model: single-frame baseline first stage, no temporal convolutions to describe
+    assert refined.kind == "refined" and refined.receptive_field == 1
+    assert refined.raw["architecture"] is None and refined.raw["channels"] is None
+    # a refined temporal convolution: the card describes its first stage
+    assert refined_tc.kind == "refined" and refined_tc.receptive_field == 9
+    assert refined_tc.raw["architecture"] == [3, 3] and refined_tc.raw["channels"] == 8
+    assert rie.to_dict()["kind"] == "rie"
+
+    x = torch.randn(2, 11, 17, 2)
+    refined_tc_reference = _tiny_refined(3, "temporal_conv", {"channels": 8, "filter_widths": [3, 3]})
+    for name, reference, cls in [("tiny-rie", _tiny_rie(1), RIELifter),
+                                 ("tiny-refined", _tiny_refined(2), RefinedLifter),
+                                 ("tiny-refined-tc", refined_tc_reference, RefinedLifter)]:
+        model, card = load_pretrained(name, weights_dir=kinds)
+        assert isinstance(model, cls) and not model.training
+        assert card.parameters == sum(p.numel() for p in model.parameters())
+        with torch.no_grad():
+            assert torch.equal(model(x), reference(x)), name
+
+
+def test_models_table_shows_the_kind(kinds, weights, capsys):
+    for name in ("tiny-rie", "tiny-refined"):
+        for suffix in (".json", ".safetensors"):
+            (weights / f"{name}{suffix}").write_bytes((kinds / f"{name}{suffix}").read_bytes())
+    assert main(["models", "--weights-dir", str(weights)]) == 0
+    out = capsys.readouterr().out
+    assert "| name | kind | input |" in out
+    rows = {line.split(" | ")[0][2:]: line for line in out.splitlines() if line.startswith("| tiny-")}
+    assert "| rie | h36m | 9 |" in rows["tiny-rie"] and "| refined | h36m | 1 |" in rows["tiny-refined"]
+    assert "| temporal_conv | h36m | 9 |" in rows["tiny-h36m"]
+
+
+def test_card_without_kind_is_temporal_conv(weights):
+    card = _card_json(weights, "tiny-h36m")
+    del card["kind"]
+    _write_card(weights, "tiny-h36m", card)
+    model, loaded = load_pretrained("tiny-h36m", weights)
+    assert loaded.kind == "temporal_conv" and isinstance(model, TemporalConvLifter)
+    assert "kind" not in loaded.raw and loaded.to_dict()["kind"] == "temporal_conv"
+
+
+@pytest.mark.parametrize("name, field, value, words", [
+    ("tiny-rie", "architecture", [3, 3, 3], "model config says [3, 3]"),
+    ("tiny-rie", "channels", 256, "model config says 8"),
+    ("tiny-rie", "channels", None, "positive integer"),
+    ("tiny-rie", "architecture", [2, 2], "odd filter widths"),
+    ("tiny-rie", "receptive_field", 27, "model config says 9"),
+    ("tiny-rie", "kind", "videopose", "'temporal_conv', 'rie', 'baseline'"),
+    ("tiny-rie", "config", [3, 3], "an object (a rie config)"),
+    ("tiny-refined", "channels", 1024, "absent or null for a refined lifter over baseline"),
+    ("tiny-refined", "architecture", [3, 3], "absent or null for a refined lifter over baseline"),
+    ("tiny-refined", "receptive_field", 9, "model config says 1"),
+    ("tiny-refined-tc", "architecture", [3], "model config says [3, 3]"),
+])
+def test_kind_dependent_card_fields(kinds, name, field, value, words):
+    card = _card_json(kinds, name)
+    card[field] = value
+    with pytest.raises(CheckpointError) as e:
+        validate_card(card, kinds / f"{name}.json")
+    assert f"{name}.json: model card field {field!r}" in str(e.value) and words in str(e.value)
+
+
+def test_card_config_must_fit_its_kind(kinds):
+    card = {**_card_json(kinds, "tiny-rie"), "kind": "baseline"}
+    with pytest.raises(CheckpointError) as e:
+        validate_card(card, kinds / "tiny-rie.json")
+    assert "tiny-rie.json: model card field 'config' does not describe a baseline lifter" in str(e.value)
+
+
+def test_rie_card_needs_the_convolution_fields(kinds):
+    card = _card_json(kinds, "tiny-rie")
+    del card["architecture"]
+    _write_card(kinds, "tiny-rie", card)
+    with pytest.raises(CheckpointError) as e:
+        list_pretrained(kinds)
+    assert "tiny-rie.json: model card is missing field 'architecture' (required for a rie lifter)" in str(e.value)
+
+
+def test_baseline_card_with_channels_fails_and_without_them_validates(tmp_path):
+    torch.manual_seed(0)
+    model = _random_batch_norm(build_lifter("baseline", {"linear_size": 16, "num_stages": 1}))
+    card = save_pretrained(model, "tiny-baseline", tmp_path, **_fields())
+    assert card.kind == "baseline" and card.receptive_field == 1 and card.raw["channels"] is None
+    raw = _card_json(tmp_path, "tiny-baseline")
+    for field in CONV_FIELDS:  # absent is as good as null
+        del raw[field]
+    validate_card(raw, tmp_path / "tiny-baseline.json")
+    with pytest.raises(CheckpointError) as e:
+        validate_card({**raw, "channels": 16}, tmp_path / "tiny-baseline.json")
+    assert "tiny-baseline.json: model card field 'channels' should be absent or null for a baseline lifter" \
+        in str(e.value)
+    loaded, _ = load_pretrained("tiny-baseline", tmp_path)
+    x = torch.randn(3, 1, 17, 2)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+
+
+def test_refined_card_checks_the_first_stage_joints(kinds):
+    """Input/output joint counts come from the registry helpers (a refined model's: its first stage's)."""
+    card = _card_json(kinds, "tiny-refined")
+    card["config"]["lifter"]["num_joints_in"] = 16
+    with pytest.raises(CheckpointError) as e:
+        validate_card(card, kinds / "tiny-refined.json")
+    assert "model card field 'input_layout' is 'h36m' (17 joints) but the model config has 16" in str(e.value)
 
 
 # --- CLI -----------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from poselift.data.dataset import load_dataset, resolve_dataset_paths
+from poselift.models.registry import is_causal
 from poselift.models.weights import load_model
 from poselift.pretrained.registry import evaluate_heldout, read_card, save_pretrained
 from poselift.train.evaluation import evaluate_sequences
@@ -48,7 +49,7 @@ def main() -> int:
     for kp in args.eval_keypoints:
         path_2d, path_3d = resolve_dataset_paths(args.data_dir, "cmu", kp)
         dataset = load_dataset(path_2d, path_3d)
-        report = evaluate_sequences(model, dataset.select(TEST_SUBJECTS), dataset)
+        report = evaluate_sequences(model, dataset.select(TEST_SUBJECTS), dataset, causal=is_causal(model))
         protocol = "cmu_open_gt" if kp in ("gt", "coco_gt") else "cmu_open_noisy"
         metrics[protocol] = {k: round(getattr(report.mean, k), 2) for k in ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve")}
         print(args.name, kp, metrics[protocol])

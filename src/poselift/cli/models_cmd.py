@@ -21,12 +21,13 @@ def _cell(metrics: dict | None) -> str:
 
 
 def table(cards) -> str:
-    """A Markdown table: one row per model, one "P1 / P2" column per metric protocol in any card."""
+    """A Markdown table: one row per model (with its lifter kind), one "P1 / P2" column per metric protocol."""
     protocols = sorted({p for c in cards for p in c.metrics})
-    header = ["name", "input", "receptive field", "parameters", "size (MB)", *(f"{p} P1 / P2 (mm)" for p in protocols)]
-    lines = ["| " + " | ".join(header) + " |", "|---|---|---:|---:|---:|" + "---:|" * len(protocols)]
+    header = ["name", "kind", "input", "receptive field", "parameters", "size (MB)",
+              *(f"{p} P1 / P2 (mm)" for p in protocols)]
+    lines = ["| " + " | ".join(header) + " |", "|---|---|---|---:|---:|---:|" + "---:|" * len(protocols)]
     for c in cards:
-        row = [c.name, c.input_layout, str(c.receptive_field), f"{c.parameters:,}", f"{c.size_mb:.2f}",
+        row = [c.name, c.kind, c.input_layout, str(c.receptive_field), f"{c.parameters:,}", f"{c.size_mb:.2f}",
                *(_cell(c.metrics.get(p)) for p in protocols)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)

@@ -7,13 +7,15 @@ inside the installed package; overridden by the ``weights_dir`` argument, then b
 ``<name>.safetensors``
     the tensors, as written by :func:`poselift.models.weights.save_model`.
 ``<name>.json``
-    the **model card**: the JSON ``save_model`` writes (``format``, ``kind``,
-    ``config`` — the :class:`~poselift.models.temporal_conv.TemporalConvConfig` —
-    and ``has_trajectory``) plus the card fields below.
-    :func:`save_pretrained` writes both files and fills in the fields that follow
-    from the model.
+    the **model card**: the JSON ``save_model`` writes (``format``, ``kind`` — any
+    lifter kind in :data:`poselift.models.registry.LIFTERS`; a card without one is
+    ``"temporal_conv"`` —, ``config`` — that kind's config, e.g.
+    :class:`~poselift.models.temporal_conv.TemporalConvConfig` — and ``has_trajectory``)
+    plus the card fields below. :func:`save_pretrained` writes both files and fills in
+    the fields that follow from the model.
 
-Card fields (all required; :func:`validate_card` checks them):
+Card fields (all required; :func:`validate_card` checks them, building the model from
+``kind`` and ``config``):
 
 ``name`` (str)
     the model's name, equal to the file stem (``[A-Za-z0-9][A-Za-z0-9._-]*``).
@@ -24,11 +26,8 @@ Card fields (all required; :func:`validate_card` checks them):
 ``output_layout`` ("h36m")
     the 3D joint layout it predicts (root-relative metres, Human3.6M-17).
 ``receptive_field`` (int)
-    input frames per output frame; must equal ``config``'s.
-``architecture`` (list of int)
-    filter widths, e.g. ``[3, 3, 3]``; must equal ``config["filter_widths"]``.
-``channels`` (int)
-    convolution channels; must equal ``config["channels"]``.
+    input frames per output frame; must equal the model's (1 for the single-frame
+    kinds ``baseline`` and ``semgcn``; a ``refined`` model's is its first stage's).
 ``parameters`` (int)
     trainable parameters of the pose model (the trajectory model is not counted);
     checked against the weights when the model is loaded.
@@ -44,6 +43,17 @@ Card fields (all required; :func:`validate_card` checks them):
     the weights' licence (and the training data's terms where they matter).
 ``created`` (str)
     creation date, ISO 8601 (``"2025-01-31"``).
+
+Kind-dependent fields (:data:`CONV_FIELDS`): they describe temporal convolutions, so they
+are required for the kinds in :data:`CONV_KINDS` (``temporal_conv``, ``rie``, and a
+``refined`` model whose first stage is one of them, which they then describe) and must be
+absent or ``null`` for every other kind (``baseline``, ``semgcn``, ``semgcn_refiner``, a
+``refined`` model over those; :func:`save_pretrained` writes ``null``):
+
+``architecture`` (list of int)
+    filter widths, e.g. ``[3, 3, 3]``; must equal the config's ``filter_widths``.
+``channels`` (int)
+    convolution channels; must equal the config's ``channels``.
 
 Held-out check fields (optional for a card in general, but every card shipped in the
 package must have them: ``tests/test_pretrained.py::test_shipped_models_meet_their_cards``
@@ -81,19 +91,29 @@ from poselift.errors import CheckpointError, ConfigError
 from poselift.skeleton import get_skeleton
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from poselift.models.temporal_conv import TemporalConvLifter
     from poselift.train.evaluation import EvaluationReport
 
-__all__ = ["ENV_VAR", "PACKAGE_WEIGHTS_DIR", "REQUIRED_FIELDS", "ModelCard", "evaluate_heldout", "list_pretrained",
-           "load_pretrained", "read_card", "resolve_weights_dir", "save_pretrained", "validate_card"]
+__all__ = ["CONV_FIELDS", "CONV_KINDS", "DEFAULT_KIND", "ENV_VAR", "PACKAGE_WEIGHTS_DIR", "REQUIRED_FIELDS",
+           "ModelCard", "evaluate_heldout", "list_pretrained", "load_pretrained", "read_card", "resolve_weights_dir",
+           "save_pretrained", "validate_card"]
 
 #: Environment variable naming a weights folder to use instead of the package's.
 ENV_VAR = "POSELIFT_PRETRAINED_DIR"
 #: The weights folder inside the installed package.
 PACKAGE_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
-REQUIRED_FIELDS = ("name", "description", "input_layout", "output_layout", "receptive_field", "architecture",
-                   "channels", "parameters", "training_data", "training_command", "metrics", "license", "created")
+#: Card fields every card needs, whatever the model kind.
+REQUIRED_FIELDS = ("name", "description", "input_layout", "output_layout", "receptive_field", "parameters",
+                   "training_data", "training_command", "metrics", "license", "created")
+#: Card fields describing temporal convolutions: required for :data:`CONV_KINDS`, absent or null otherwise.
+CONV_FIELDS = ("architecture", "channels")
+#: Lifter kinds built from temporal convolutions (``filter_widths`` and ``channels`` in their config).
+CONV_KINDS = ("temporal_conv", "rie")
+#: The kind of a card without a ``kind`` field (cards written before the lifter registry).
+DEFAULT_KIND = "temporal_conv"
 INPUT_LAYOUTS = ("h36m", "coco")
 OUTPUT_LAYOUTS = ("h36m",)
 METRIC_KEYS = ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve")
@@ -103,7 +123,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 @dataclass
 class ModelCard:
-    """A validated model card. ``path`` is the ``.safetensors`` file; ``raw`` the whole JSON."""
+    """A validated model card: ``kind`` the lifter kind, ``path`` the ``.safetensors`` file, ``raw`` the JSON."""
 
     name: str
     description: str
@@ -112,6 +132,7 @@ class ModelCard:
     receptive_field: int
     parameters: int
     metrics: dict[str, dict[str, float]]
+    kind: str
     path: Path
     raw: dict = field(repr=False)
 
@@ -126,7 +147,7 @@ class ModelCard:
 
     def to_dict(self) -> dict:
         """The card JSON plus ``path`` and ``size_mb`` (what ``poselift models --json`` prints)."""
-        return {**self.raw, "path": str(self.path), "size_mb": round(self.size_mb, 3)}
+        return {**self.raw, "kind": self.kind, "path": str(self.path), "size_mb": round(self.size_mb, 3)}
 
 
 def resolve_weights_dir(weights_dir: str | Path | None = None) -> Path:
@@ -167,12 +188,9 @@ def validate_card(card: Any, path: str | Path) -> None:
         raise bad("input_layout", " or ".join(repr(v) for v in INPUT_LAYOUTS))
     if card["output_layout"] not in OUTPUT_LAYOUTS:
         raise bad("output_layout", " or ".join(repr(v) for v in OUTPUT_LAYOUTS))
-    for name in ("receptive_field", "channels", "parameters"):
+    for name in ("receptive_field", "parameters"):
         if not _is_int(card[name]) or card[name] < 1:
             raise bad(name, "a positive integer")
-    arch = card["architecture"]
-    if not isinstance(arch, list) or not arch or not all(_is_int(w) and w >= 1 and w % 2 == 1 for w in arch):
-        raise bad("architecture", "a list of odd filter widths like [3, 3, 3]")
     metrics = card["metrics"]
     if not isinstance(metrics, dict) or not metrics:
         raise bad("metrics", 'a non-empty object {protocol: {"mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"}}')
@@ -181,23 +199,90 @@ def validate_card(card: Any, path: str | Path) -> None:
             raise CheckpointError(f"{path}: model card field 'metrics' entry {protocol!r} should give "
                                   f"{', '.join(METRIC_KEYS)} in mm, got {values!r}")
 
-    from poselift.models.temporal_conv import TemporalConvConfig
-    try:
-        config = TemporalConvConfig(**card["config"])
-    except (TypeError, ValueError) as exc:
-        raise bad("config", f"a temporal-convolution config ({exc})") from None
-    for name, actual in (("receptive_field", config.receptive_field), ("architecture", config.filter_widths),
-                         ("channels", config.channels)):
-        if card[name] != actual:
-            raise CheckpointError(f"{path}: model card field {name!r} is {card[name]!r} but the model config "
-                                  f"says {actual!r}")
-    for name, joints in (("input_layout", config.num_joints_in), ("output_layout", config.num_joints_out)):
+    from poselift.models.registry import input_joints, output_joints
+
+    model = _card_model(card, path, bad)
+    if card["receptive_field"] != model.receptive_field:
+        raise CheckpointError(f"{path}: model card field 'receptive_field' is {card['receptive_field']!r} but the "
+                              f"model config says {model.receptive_field!r}")
+    _validate_conv_fields(card, path, bad, model)
+    for name, joints in (("input_layout", input_joints(model)), ("output_layout", output_joints(model))):
         expected = get_skeleton(card[name]).num_joints
         if joints != expected:
             raise CheckpointError(f"{path}: model card field {name!r} is {card[name]!r} ({expected} joints) but "
                                   f"the model config has {joints}")
 
     _validate_heldout(card, path, bad)
+
+
+def _card_kind(card: dict) -> str:
+    """The lifter kind of a card (``kind``; :data:`DEFAULT_KIND` when absent)."""
+    return card.get("kind", DEFAULT_KIND)
+
+
+def _card_model(card: dict, path: Path, bad) -> nn.Module:
+    """The (untrained) lifter that the card's ``kind`` and ``config`` describe."""
+    from poselift.models.registry import LIFTERS, build_lifter
+
+    kind = _card_kind(card)
+    if not isinstance(kind, str) or kind not in LIFTERS:
+        raise CheckpointError(f"{path}: model card field 'kind' should be one of "
+                              f"{', '.join(repr(k) for k in LIFTERS)}, got {kind!r}")
+    if not isinstance(card["config"], dict):
+        raise bad("config", f"an object (a {kind} config)")
+    try:
+        return build_lifter(kind, card["config"])
+    except (CheckpointError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: model card field 'config' does not describe a {kind} lifter: {exc}") from None
+
+
+def _first_stage(model: nn.Module) -> nn.Module:
+    from poselift.models.refined import RefinedLifter
+
+    return model.lifter if isinstance(model, RefinedLifter) else model
+
+
+def _conv_fields(model: nn.Module) -> dict[str, Any] | None:
+    """The card's ``architecture`` and ``channels`` for ``model`` (a refined model: its first stage's);
+    ``None`` for a kind without temporal convolutions."""
+    from poselift.models.registry import kind_of
+
+    first = _first_stage(model)
+    if kind_of(first) not in CONV_KINDS:
+        return None
+    return {"architecture": [int(w) for w in first.config.filter_widths], "channels": int(first.config.channels)}
+
+
+def _describe_kind(model: nn.Module) -> str:
+    from poselift.models.registry import kind_of
+
+    kind, first = kind_of(model), kind_of(_first_stage(model))
+    return f"a {kind} lifter" if kind == first else f"a {kind} lifter over {first}"
+
+
+def _validate_conv_fields(card: dict, path: Path, bad, model: nn.Module) -> None:
+    """``architecture`` and ``channels``: required and equal to the config's for temporal convolutions,
+    absent or null for the other kinds."""
+    expected = _conv_fields(model)
+    if expected is None:
+        for name in CONV_FIELDS:
+            if card.get(name) is not None:
+                raise CheckpointError(f"{path}: model card field {name!r} should be absent or null for "
+                                      f"{_describe_kind(model)} (no temporal convolutions), got {card[name]!r}")
+        return
+    missing = [f for f in CONV_FIELDS if f not in card]
+    if missing:
+        raise CheckpointError(f"{path}: model card is missing field{'s' if len(missing) > 1 else ''} "
+                              f"{', '.join(repr(f) for f in missing)} (required for {_describe_kind(model)})")
+    if not _is_int(card["channels"]) or card["channels"] < 1:
+        raise bad("channels", "a positive integer")
+    arch = card["architecture"]
+    if not isinstance(arch, list) or not arch or not all(_is_int(w) and w >= 1 and w % 2 == 1 for w in arch):
+        raise bad("architecture", "a list of odd filter widths like [3, 3, 3]")
+    for name, actual in expected.items():
+        if card[name] != actual:
+            raise CheckpointError(f"{path}: model card field {name!r} is {card[name]!r} but the model config "
+                                  f"says {actual!r}")
 
 
 def _validate_heldout(card: dict, path: Path, bad) -> None:
@@ -239,7 +324,8 @@ def read_card(card_path: str | Path) -> ModelCard:
         raise CheckpointError(f"{card_path}: the weights file {weights.name} is missing next to the card")
     return ModelCard(name=raw["name"], description=raw["description"], input_layout=raw["input_layout"],
                      output_layout=raw["output_layout"], receptive_field=raw["receptive_field"],
-                     parameters=raw["parameters"], metrics=raw["metrics"], path=weights, raw=raw)
+                     parameters=raw["parameters"], metrics=raw["metrics"], kind=_card_kind(raw), path=weights,
+                     raw=raw)
 
 
 def _card_paths(directory: Path) -> list[Path]:
@@ -262,8 +348,8 @@ def _unknown(name: str, directory: Path) -> CheckpointError:
     return CheckpointError(f"unknown pretrained model {name!r}; available: {', '.join(available)}")
 
 
-def load_pretrained(name: str, weights_dir: str | Path | None = None) -> tuple[TemporalConvLifter, ModelCard]:
-    """The pose model (eval mode) and card of the shipped model ``name``.
+def load_pretrained(name: str, weights_dir: str | Path | None = None) -> tuple[nn.Module, ModelCard]:
+    """The pose model (any registered lifter kind, eval mode) and card of the shipped model ``name``.
 
     Raises:
         CheckpointError: unknown name (the message lists the available ones), an
@@ -284,22 +370,26 @@ def load_pretrained(name: str, weights_dir: str | Path | None = None) -> tuple[T
     return model.eval(), card
 
 
-def save_pretrained(model: TemporalConvLifter, name: str, weights_dir: str | Path, *,
+def save_pretrained(model: nn.Module, name: str, weights_dir: str | Path, *,
                     trajectory: TemporalConvLifter | None = None, **fields: Any) -> ModelCard:
     """Write ``weights_dir/<name>.safetensors`` and its card; returns the validated card.
 
-    ``fields`` are the card fields that do not follow from the model (description,
-    input_layout, training_data, training_command, metrics, license, created,
-    optionally the heldout_* fields and anything else to keep); ``name``,
-    ``output_layout`` ("h36m"), ``receptive_field``, ``architecture``, ``channels``
-    and ``parameters`` are filled in.
+    ``model`` is any lifter in :data:`poselift.models.registry.LIFTERS` (``trajectory``:
+    temporal convolutions only). ``fields`` are the card fields that do not follow from
+    the model (description, input_layout, training_data, training_command, metrics,
+    license, created, optionally the heldout_* fields and anything else to keep);
+    ``name``, ``output_layout`` ("h36m"), ``receptive_field``, ``architecture`` and
+    ``channels`` (null for a kind without temporal convolutions), ``parameters`` and
+    ``kind`` are filled in (``config`` by :func:`~poselift.models.weights.save_model`).
     """
+    from poselift.models.registry import kind_of
     from poselift.models.weights import save_model
 
     if not _NAME.fullmatch(name):
         raise ConfigError(f"model name {name!r}: use letters, digits, '.', '_' and '-' only")
-    card = {"output_layout": "h36m", **fields, "name": name, "receptive_field": model.config.receptive_field,
-            "architecture": list(model.config.filter_widths), "channels": model.config.channels,
+    card = {"output_layout": "h36m", **fields, "name": name, "kind": kind_of(model),
+            "receptive_field": int(model.receptive_field),
+            **(_conv_fields(model) or dict.fromkeys(CONV_FIELDS)),
             "parameters": sum(p.numel() for p in model.parameters())}
     directory = Path(weights_dir)
     validate_card({**card, "config": model.config.to_dict()}, directory / f"{name}.json")
@@ -309,7 +399,7 @@ def save_pretrained(model: TemporalConvLifter, name: str, weights_dir: str | Pat
 
 
 def evaluate_heldout(card: ModelCard, data_root: str | Path, work_dir: str | Path, *,
-                     model: TemporalConvLifter | None = None) -> EvaluationReport:
+                     model: nn.Module | None = None) -> EvaluationReport:
     """Re-measure a model on its card's held-out CMU clips (see the module doc, ``heldout_*`` fields).
 
     Builds the CMU dataset files for ``heldout_clips`` (paths relative to
@@ -319,6 +409,7 @@ def evaluate_heldout(card: ModelCard, data_root: str | Path, work_dir: str | Pat
     from poselift.data.cmu_dataset import (DEFAULT_NOISE, FILE_2D_COCO_GT, FILE_2D_COCO_NOISY, FILE_2D_GT, FILE_3D,
                                            build_cmu_dataset)
     from poselift.data.dataset import load_dataset
+    from poselift.models.registry import is_causal
     from poselift.models.weights import load_model
     from poselift.train.evaluation import evaluate_sequences
 
@@ -341,5 +432,5 @@ def evaluate_heldout(card: ModelCard, data_root: str | Path, work_dir: str | Pat
     if model is None:
         model, _, _ = load_model(card.path)
     sequences = dataset.select(dataset.subjects())
-    return evaluate_sequences(model, sequences, dataset, causal=model.config.causal,
+    return evaluate_sequences(model, sequences, dataset, causal=is_causal(model),
                               test_time_augmentation=bool(check.get("test_time_augmentation", True)))
