@@ -105,7 +105,9 @@ class SemGraphConv(nn.Module):
         adj = self.normalised_adjacency()
         self_weight = adj.diagonal()
         neighbour_adj = adj - torch.diag_embed(self_weight)
-        out = self_weight.unsqueeze(-1) * (x @ self.W[0]) + neighbour_adj @ (x @ self.W[1])
+        # one product for both transforms, then the neighbour mix as a (J, J) contraction
+        h_self, h_neigh = (x @ torch.cat((self.W[0], self.W[1]), dim=1)).split(self.out_features, dim=-1)
+        out = self_weight.unsqueeze(-1) * h_self + torch.einsum("ij,...jc->...ic", neighbour_adj, h_neigh)
         if self.bias is not None:
             out = out + self.bias
         return out
@@ -125,8 +127,9 @@ class _GraphConv(nn.Module):
         self.dropout = nn.Dropout(p_dropout) if p_dropout is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # BatchNorm1d wants channels second: statistics over batch and joints.
-        x = self.bn(self.gconv(x).transpose(1, 2)).transpose(1, 2)
+        # Statistics over batch and joints: BatchNorm1d on (N * J, C) rows, no transposed copies.
+        h = self.gconv(x)
+        x = self.bn(h.reshape(-1, h.shape[-1])).reshape(h.shape)
         x = self.relu(x)
         return self.dropout(x) if self.dropout is not None else x
 
@@ -188,7 +191,8 @@ class _GraphNonLocal(nn.Module):
         # relu(w . [theta_i, phi_g]) splits into a query term plus a key term: no (N, J, G, 2C) tensor.
         scores = F.relu((self.theta(x) @ w_query).unsqueeze(2) + (keys @ w_key).unsqueeze(1))
         y = (scores / scores.shape[2]) @ values
-        return x + self.W_bn(self.W(y).transpose(1, 2)).transpose(1, 2)
+        w = self.W(y)
+        return x + self.W_bn(w.reshape(-1, w.shape[-1])).reshape(w.shape)
 
 
 @dataclass
