@@ -201,3 +201,30 @@ def test_skeleton_joint_kinds_refuse_another_2d_layout(tmp_path):
     chain = lifter_from_config(cfg.model, num_joints_in=17, num_joints_out=17, parents=list(H36M_17.parents),
                                same_layout=False)
     assert not chain.refiner.uses_2d
+
+
+def test_baseline_is_normalised_with_the_training_statistics(data_dir, tmp_path):
+    """Martinez et al. z-score the 2D input and the 3D output per coordinate with training data."""
+    from poselift.train.evaluation import root_relative
+
+    trainer = Trainer(_config(data_dir, tmp_path / "fc", "baseline", epochs=1), progress=False, log=lambda m: None)
+    model = trainer.model_train
+    x = np.concatenate([s.keypoints_2d for s in trainer.train_seqs]).reshape(-1, 34)
+    y = np.concatenate([root_relative(s.positions_3d) for s in trainer.train_seqs]).reshape(-1, 51)
+    np.testing.assert_allclose(model.input_mean.numpy(), x.mean(0), atol=1e-5)
+    np.testing.assert_allclose(model.input_std.numpy(), x.std(0, ddof=1), rtol=1e-4)
+    np.testing.assert_allclose(model.output_mean.numpy(), y.mean(0), atol=1e-5)
+    std = y.std(0, ddof=1)
+    np.testing.assert_allclose(model.output_std.numpy(), np.where(std < 1e-4, 1.0, std), rtol=1e-4)
+    assert np.all(model.output_std.numpy()[:3] == 1.0)  # the root is always 0: only shifted
+    # the statistics travel with the weights; weights without them load as the identity
+    trainer.run()
+    back, _, _ = load_model(tmp_path / "fc" / "model.safetensors")
+    torch.testing.assert_close(back.output_std, model.output_std, rtol=0, atol=0)
+    bare = {k: v for k, v in model.state_dict().items() if not k.startswith(("input_", "output_"))}
+    fresh = FCBaselineLifter(model.config)
+    fresh.load_state_dict(bare)
+    assert torch.equal(fresh.output_std, torch.ones(51)) and torch.equal(fresh.input_mean, torch.zeros(34))
+    off = Trainer(_config(data_dir, tmp_path / "raw", "baseline", epochs=1, **{"model.normalize": False}),
+                  progress=False, log=lambda m: None)
+    assert torch.equal(off.model_train.output_std, torch.ones(51))

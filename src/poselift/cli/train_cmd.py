@@ -44,6 +44,8 @@ def add_experiment_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--linear-size", dest="model.linear_size", type=int, metavar="N", help="baseline: width (1024)")
     m.add_argument("--num-stages", dest="model.num_stages", type=int, metavar="N",
                    help="baseline: residual linear blocks (2)")
+    m.add_argument("--no-normalize", dest="model.normalize", action="store_const", const=False,
+                   help="baseline: no z-scoring of inputs and outputs with training statistics")
     m.add_argument("--hid-dim", dest="model.hid_dim", type=int, metavar="N",
                    help="semgcn lifter or refiner: channels per joint (128)")
     m.add_argument("--num-layers", dest="model.num_layers", type=int, metavar="N",

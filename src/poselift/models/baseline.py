@@ -8,6 +8,14 @@ root-relative coordinates. It sees one frame at a time, so its receptive field
 is 1 and a (B, T, J, 2) input gives (B, T, J, 3): the frames are independent
 samples (also for BatchNorm statistics in training).
 
+Data normalisation, as in the authors' code: the 2D input and the 3D output are
+z-scored per coordinate with statistics of the training set. The statistics are
+buffers of the module (``input_mean``/``input_std``, ``output_mean``/``output_std``,
+identity by default; :meth:`FCBaselineLifter.set_normalization` sets them, the
+trainer does so before training), so saved weights carry them and the module maps
+raw 2D to metres by itself. Without normalised targets the last layer starts with
+outputs of about a metre and training spends its first epochs shrinking them.
+
 The optional max-norm constraint follows the authors' TensorFlow code: every
 linear layer multiplies by its weight matrix clipped, in the forward pass, to
 Frobenius norm at most 1 (``tf.clip_by_norm(w, 1)``); BatchNorm undoes the scale.
@@ -119,6 +127,38 @@ class FCBaselineLifter(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 _init_linear(m)
+        n_in, n_out = config.num_joints_in * config.in_features, config.num_joints_out * 3
+        self.register_buffer("input_mean", torch.zeros(n_in))
+        self.register_buffer("input_std", torch.ones(n_in))
+        self.register_buffer("output_mean", torch.zeros(n_out))
+        self.register_buffer("output_std", torch.ones(n_out))
+
+    _NORMALIZATION = ("input_mean", "input_std", "output_mean", "output_std")
+
+    def set_normalization(self, inputs: torch.Tensor, targets: torch.Tensor, min_std: float = 1e-4) -> None:
+        """Per-coordinate z-scoring from training data: ``inputs`` (N, J_in, C_in), ``targets`` (N, J_out, 3).
+
+        Coordinates that barely vary (the root of root-relative targets, exactly 0)
+        keep a standard deviation of 1, so they are only shifted.
+        """
+        x = torch.as_tensor(inputs, dtype=torch.float64).reshape(len(inputs), -1)
+        y = torch.as_tensor(targets, dtype=torch.float64).reshape(len(targets), -1)
+        if x.shape[1] != self.input_mean.numel() or y.shape[1] != self.output_mean.numel():
+            raise ValueError(f"normalisation data has {x.shape[1]} input and {y.shape[1]} output values per frame, "
+                             f"the model {self.input_mean.numel()} and {self.output_mean.numel()}")
+        for name, data in (("input", x), ("output", y)):
+            std = data.std(dim=0)
+            std = torch.where(std < min_std, torch.ones_like(std), std)
+            getattr(self, f"{name}_mean").copy_(data.mean(dim=0))
+            getattr(self, f"{name}_std").copy_(std)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Weights without statistics (the PyTorch port's checkpoints, which normalise outside
+        # the model) load with the identity normalisation.
+        for name in self._NORMALIZATION:
+            state_dict.setdefault(prefix + name, getattr(self, name).detach().clone().fill_(
+                0.0 if name.endswith("mean") else 1.0))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def receptive_field(self) -> int:
@@ -130,8 +170,9 @@ class FCBaselineLifter(nn.Module):
         if x.dim() != 4 or x.shape[-2] != cfg.num_joints_in or x.shape[-1] != cfg.in_features:
             raise ValueError(f"expected input (B, T, {cfg.num_joints_in}, {cfg.in_features}), got {tuple(x.shape)}")
         b, t = x.shape[:2]
-        y = x.reshape(b * t, -1)
+        y = (x.reshape(b * t, -1) - self.input_mean) / self.input_std
         y = self.dropout(self.relu(self.batch_norm1(self.w1(y))))
         for stage in self.linear_stages:
             y = stage(y)
-        return self.w2(y).reshape(b, t, cfg.num_joints_out, 3)
+        y = self.w2(y) * self.output_std + self.output_mean
+        return y.reshape(b, t, cfg.num_joints_out, 3)

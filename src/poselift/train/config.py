@@ -58,6 +58,7 @@ class ModelConfig:
     mlp_channels: int = 1024  # rie: width of the global encoder, fusion and decoder MLPs
     linear_size: int = 1024  # baseline: width of the residual linear blocks
     num_stages: int = 2  # baseline: residual blocks
+    normalize: bool = True  # baseline: z-score 2D inputs and 3D outputs with training statistics (Martinez et al.)
     hid_dim: int = 128  # semgcn (lifter or refiner): channels per joint
     num_layers: int = 4  # semgcn (lifter or refiner): residual graph-conv blocks
     non_local: bool = False  # semgcn (lifter or refiner): non-local layers between the blocks

@@ -34,6 +34,7 @@ from poselift.geometry.camera import image_coordinates, normalize_screen_coordin
 from poselift.errors import ConfigError
 from poselift.losses import BoneLengthConsistencyLoss, MPJPELoss, ReprojectionLoss, WeightedMPJPELoss
 from poselift.models.fused import fuse_for_inference
+from poselift.models.baseline import FCBaselineLifter
 from poselift.models.refined import RefinedLifter
 from poselift.models.registry import kind_of
 from poselift.models.rie import STAGE_LR_SCALE, RIELifter, set_stage
@@ -119,6 +120,7 @@ class Trainer:
 
     def _build_models(self) -> None:
         self.model_eval = self._lifter()
+        self._fit_normalization()
         self._init_weights()
         self.model_train = self._train_variant(self.model_eval)
         if self.model_train is not self.model_eval:
@@ -193,6 +195,15 @@ class Trainer:
             # The reference's stage 2 keeps only the stage-1 encoders and starts fusion-aware decoders afresh.
             target.reset_decoders()
         self.log(f"initialised {what} from {path}" + (" (decoders reset for stage 2)" if stage == 2 else ""))
+
+    def _fit_normalization(self) -> None:
+        """The FC baseline z-scores its 2D input and 3D output with the labelled training data (Martinez et al.)."""
+        model = self.model_eval.lifter if isinstance(self.model_eval, RefinedLifter) else self.model_eval
+        if not isinstance(model, FCBaselineLifter) or not self.cfg.model.normalize:
+            return
+        inputs = np.concatenate([s.keypoints_2d for s in self.train_seqs])
+        targets = np.concatenate([root_relative(s.positions_3d) for s in self.train_seqs])
+        model.set_normalization(torch.from_numpy(inputs), torch.from_numpy(targets))
 
     def _param_groups(self) -> tuple[list[dict], float]:
         """Optimizer parameter groups (with ``lr_scale``) and the run's learning-rate scale."""
