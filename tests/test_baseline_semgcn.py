@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from model_helpers import randomise_bn
 
 from poselift.models.baseline import BaselineConfig, FCBaselineLifter, MaxNormLinear
+from poselift.models.refined import RefinedLifter, RefinedLifterConfig
 from poselift.models.semgcn import (
     H36M_17_JOINT_GROUPS,
     SemGCNConfig,
@@ -339,6 +340,10 @@ def _overfit(model, inputs, target, steps=80, lr=3e-3):
         (lambda: FCBaselineLifter(BaselineConfig(linear_size=64, dropout=0.0, max_norm=True)), False),
         (lambda: SemGCNLifter(SemGCNConfig(hid_dim=32, num_layers=2, non_local=True)), False),
         (lambda: SemGCNRefiner(SemGCNRefinerConfig(hid_dim=32, num_layers=2)), True),
+        # the FC + SemGCN chain trained end to end
+        (lambda: RefinedLifter(RefinedLifterConfig(lifter_kind="baseline",
+                                                   lifter={"linear_size": 64, "dropout": 0.0},
+                                                   refiner={"hid_dim": 32, "num_layers": 1})), False),
     ],
 )
 def test_models_overfit_a_tiny_batch(make, refiner):
