@@ -134,6 +134,8 @@ class Trainer:
                 raise ConfigError("semi-supervised training needs cameras for the unlabelled subjects")
             self.traj_eval = self._lifter(num_joints_traj=1)
             self.traj_train = self._train_variant(self.traj_eval)
+            if self.traj_train is not self.traj_eval:  # both start from the first draw, like the pose model
+                self.traj_train.load_state_dict(self.traj_eval.state_dict())
             groups.append({"name": "trajectory", "params": list(self.traj_train.parameters()), "lr_scale": lr_scale})
         self.lr = self.cfg.train.lr * lr_scale
         for g in groups:
