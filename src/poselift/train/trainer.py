@@ -34,12 +34,10 @@ from poselift.geometry.camera import image_coordinates, normalize_screen_coordin
 from poselift.errors import ConfigError
 from poselift.losses import BoneLengthConsistencyLoss, MPJPELoss, ReprojectionLoss, WeightedMPJPELoss
 from poselift.models.fused import fuse_for_inference
-from poselift.models.baseline import FCBaselineLifter
-from poselift.models.refined import RefinedLifter
 from poselift.models.registry import kind_of
-from poselift.models.rie import STAGE_LR_SCALE, RIELifter, set_stage
 from poselift.models.temporal_conv import TemporalConvLifter, TemporalConvLifterStrided
 from poselift.models.weights import save_model
+from poselift.train.lifter_setup import fit_normalization, initialise_from, optimizer_groups
 from poselift.train.model_factory import describe_lifter, lifter_from_config
 from poselift.train.checkpoint import (decode_random_state, encode_random_state, load_checkpoint,
                                        save_checkpoint)
@@ -120,14 +118,17 @@ class Trainer:
 
     def _build_models(self) -> None:
         self.model_eval = self._lifter()
-        self._fit_normalization()
-        self._init_weights()
+        if self.cfg.model.normalize:
+            fit_normalization(self.model_eval, [s.keypoints_2d for s in self.train_seqs],
+                              [root_relative(s.positions_3d) for s in self.train_seqs])
+        if self.cfg.train.init_from:
+            self.log(initialise_from(self.model_eval, self.cfg.train.init_from, self.cfg.train.stage))
         self.model_train = self._train_variant(self.model_eval)
         if self.model_train is not self.model_eval:
             self.model_train.load_state_dict(self.model_eval.state_dict())
         self.pad = (self.model_eval.receptive_field - 1) // 2
         self.causal_shift = self.pad if self.cfg.model.causal else 0
-        groups, lr_scale = self._param_groups()
+        groups, lr_scale = optimizer_groups(self.model_train, self.cfg.train)
         self.traj_train = self.traj_eval = None
         if self.semi:
             if any(s.camera is None for s in self.semi_seqs):
@@ -171,52 +172,6 @@ class Trainer:
         self.history: list[dict] = []
         self.noise_model = self._noise_model()
         self._clean_2d = [s.keypoints_2d for s in self.train_seqs]
-
-    def _init_weights(self) -> None:
-        """Start from ``train.init_from``: a previous RIE stage, the refiner's first-stage lifter, or any same-kind model."""
-        path = self.cfg.train.init_from
-        if not path:
-            return
-        from poselift.models.weights import load_model
-
-        source, _, meta = load_model(path)
-        target = self.model_eval
-        if isinstance(target, RefinedLifter) and kind_of(source) != "refined":
-            target, what = target.lifter, "the refiner's first-stage lifter"
-        else:
-            what = "the model"
-        if kind_of(source) != kind_of(target):
-            raise ConfigError(f"train.init_from: {path} holds a {kind_of(source)} lifter, {what} is a {kind_of(target)}")
-        try:
-            target.load_state_dict(source.state_dict())
-        except RuntimeError as exc:
-            raise ConfigError(f"train.init_from: {path} does not match this model config: "
-                              f"{str(exc).splitlines()[0]}") from None
-        stage = self.cfg.train.stage
-        if stage == 2:
-            # The reference's stage 2 keeps only the stage-1 encoders and starts fusion-aware decoders afresh.
-            target.reset_decoders()
-        self.log(f"initialised {what} from {path}" + (" (decoders reset for stage 2)" if stage == 2 else ""))
-
-    def _fit_normalization(self) -> None:
-        """The FC baseline z-scores its 2D input and 3D output with the labelled training data (Martinez et al.)."""
-        model = self.model_eval.lifter if isinstance(self.model_eval, RefinedLifter) else self.model_eval
-        if not isinstance(model, FCBaselineLifter) or not self.cfg.model.normalize:
-            return
-        inputs = np.concatenate([s.keypoints_2d for s in self.train_seqs])
-        targets = np.concatenate([root_relative(s.positions_3d) for s in self.train_seqs])
-        model.set_normalization(torch.from_numpy(inputs), torch.from_numpy(targets))
-
-    def _param_groups(self) -> tuple[list[dict], float]:
-        """Optimizer parameter groups (with ``lr_scale``) and the run's learning-rate scale."""
-        model, t = self.model_train, self.cfg.train
-        if isinstance(model, RIELifter) and t.stage is not None:
-            groups = set_stage(model, t.stage)
-            return groups, STAGE_LR_SCALE[t.stage]
-        if isinstance(model, RefinedLifter) and t.freeze_lifter:
-            model.freeze_lifter(True)
-            return [{"name": "refiner", "params": list(model.refiner.parameters()), "lr_scale": 1.0}], 1.0
-        return [{"name": "lifter", "params": list(model.parameters()), "lr_scale": 1.0}], 1.0
 
     def _set_bn_momentum(self, momentum: float) -> None:
         """VideoPose3D's decaying BN momentum for the convolutional lifters; MLP/graph lifters keep PyTorch's 0.1."""
