@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from model_helpers import h36m_pose_without_legs
 
 from poselift.priors.bone_ratios import (BONE_NAMES, BONE_RATIOS, BONES, SYMMETRIC_BONE_PAIRS, bone_lengths,
                                          bone_ratios)
@@ -50,20 +51,11 @@ POSEREG_TOY_VECTORS = np.array([
 
 def standing_pose(knee_deg: float = 30.0) -> np.ndarray:
     """A person facing +z with y up (their right at -x); knees flexed ``knee_deg`` (negative = bent backwards)."""
-    p = np.zeros((17, 3))
+    p = h36m_pose_without_legs()
     k = math.radians(knee_deg)
     for side, sx in (("right", -1.0), ("left", 1.0)):
-        p[J[f"{side}_hip"]] = (0.1 * sx, 1.0, 0.0)
         p[J[f"{side}_knee"]] = (0.1 * sx, 0.55, 0.0)
         p[J[f"{side}_ankle"]] = (0.1 * sx, 0.55 - 0.45 * math.cos(k), -0.45 * math.sin(k))
-        p[J[f"{side}_shoulder"]] = (0.17 * sx, 1.48, 0.0)
-        p[J[f"{side}_elbow"]] = (0.2 * sx, 1.2, 0.02)
-        p[J[f"{side}_wrist"]] = (0.2 * sx, 0.97, 0.12)
-    p[J["pelvis"]] = (0.0, 1.0, 0.0)
-    p[J["spine"]] = (0.0, 1.25, 0.01)
-    p[J["thorax"]] = (0.0, 1.5, 0.0)
-    p[J["neck_nose"]] = (0.0, 1.6, 0.08)
-    p[J["head"]] = (0.0, 1.7, 0.0)
     return p
 
 

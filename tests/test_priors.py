@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from model_helpers import h36m_pose_without_legs
 
 from poselift.errors import DataFormatError
 from poselift.priors.bone_ratios import BONE_NAMES, BONE_RATIOS, BONES, bone_lengths
@@ -23,19 +24,10 @@ RATIO = {r[0]: i for i, r in enumerate(BONE_RATIOS)}
 
 def base_pose() -> np.ndarray:
     """Facing +z, y up, right side at -x, metres."""
-    p = np.zeros((17, 3))
+    p = h36m_pose_without_legs()
     for side, sx in (("right", -1.0), ("left", 1.0)):
-        p[J[f"{side}_hip"]] = (0.1 * sx, 1.0, 0.0)
         p[J[f"{side}_knee"]] = (0.1 * sx, 0.55, 0.05)
         p[J[f"{side}_ankle"]] = (0.1 * sx, 0.12, -0.05)
-        p[J[f"{side}_shoulder"]] = (0.17 * sx, 1.48, 0.0)
-        p[J[f"{side}_elbow"]] = (0.2 * sx, 1.2, 0.02)
-        p[J[f"{side}_wrist"]] = (0.2 * sx, 0.97, 0.12)
-    p[J["pelvis"]] = (0.0, 1.0, 0.0)
-    p[J["spine"]] = (0.0, 1.25, 0.01)
-    p[J["thorax"]] = (0.0, 1.5, 0.0)
-    p[J["neck_nose"]] = (0.0, 1.6, 0.08)
-    p[J["head"]] = (0.0, 1.7, 0.0)
     return p
 
 

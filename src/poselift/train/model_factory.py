@@ -15,7 +15,7 @@ from poselift.errors import ConfigError
 from poselift.models.baseline import BaselineConfig, FCBaselineLifter
 from poselift.models.refined import RefinedLifter, RefinedLifterConfig
 from poselift.models.rie import REFERENCE_GROUPS, RIEConfig, RIELifter
-from poselift.models.semgcn import SemGCNConfig, SemGCNLifter
+from poselift.models.semgcn import SemGCNConfig, SemGCNLifter, SemGCNRefinerConfig
 from poselift.models.temporal_conv import TemporalConvConfig, TemporalConvLifter
 from poselift.skeleton import H36M_17
 from poselift.train.config import ModelConfig
@@ -86,8 +86,6 @@ def _rie_config(m: ModelConfig, num_joints: int, parents: list[int] | None) -> R
 
 def _semgcn_config(m: ModelConfig, parents: list[int] | None, num_joints: int, *, refiner: bool = False,
                    uses_2d: bool = True):
-    from poselift.models.semgcn import SemGCNRefinerConfig
-
     if parents is None or len(parents) != num_joints:
         raise ConfigError(f"SemGCN needs the 3D skeleton's parents for its graph ({num_joints} joints)")
     # The lifter's dropout setting is the first stage's; a refiner keeps SemGCN's default (none).
